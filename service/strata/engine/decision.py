@@ -1,0 +1,112 @@
+"""Decisions and their explanations: what the engine returns.
+
+Every decision names the ruleset and its content checksum, and for each rule
+that decided, its id, its reason and the values of the facts it read, so a
+support engineer can answer "why did this user get that?" from the response
+alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+
+def plain(value: Any) -> Any:
+    """A JSON-ready copy: Decimals become int or float, instants ISO 8601 strings."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dt.datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(key): plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = [plain(item) for item in value]
+        return sorted(items) if isinstance(value, (set, frozenset)) else items
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    return value
+
+
+@dataclass(frozen=True)
+class RuleHit:
+    """One rule that decided: its id, why, and the facts it read."""
+
+    rule: str
+    reason: str
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Fields every decision has; each kind adds its result fields."""
+
+    ruleset: str
+    checksum: str
+    explanation: tuple[RuleHit, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        result: dict[str, Any] = plain(self)
+        return result
+
+
+@dataclass(frozen=True)
+class LifecycleDecision(Decision):
+    stage: str
+
+
+@dataclass(frozen=True)
+class SegmentDecision(Decision):
+    segment: str
+    scores: dict[str, int]
+    tags: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class IncentiveDecision(Decision):
+    event_type: str
+    points_earned: int
+    points_before_cap: int
+    capped: bool
+    points_total: int
+    daily_points: dict[str, int]
+    streak: str  # continued | reset | unchanged | untracked
+    streak_days: int
+    level: int
+    previous_level: int
+    level_up: bool
+    badges_unlocked: tuple[str, ...]
+    privileges: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Action:
+    id: str
+    channel: str
+    template: str | None
+    offer: str | None
+    priority: int
+    reason: str
+    cooldown_seconds: int
+
+
+@dataclass(frozen=True)
+class SkippedAction:
+    id: str
+    why: str  # cooldown | beyond_max_actions
+    until: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class InterventionDecision(Decision):
+    actions: tuple[Action, ...]
+    skipped: tuple[SkippedAction, ...]
+    stage: str | None
+    segment: str | None

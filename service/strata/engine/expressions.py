@@ -1,0 +1,143 @@
+"""Rule expressions: parsed and type checked once, evaluated per request.
+
+Expressions are data, not code. They read only plain values from a ``Facts``
+mapping (never attributes of Python objects), cannot name anything starting
+with ``_``, and see a clock bound to the request: ``$now`` is ``as_of`` and
+``$today`` is local midnight of the profile's day, so the same request always
+gets the same answer. ``$random`` does not exist here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import rule_engine
+from rule_engine import ast as re_ast
+from rule_engine import builtins as re_builtins
+from rule_engine import errors as re_errors
+from rule_engine import types as re_types
+
+from strata.engine.facts import Facts
+
+DataType = re_types.DataType
+
+_CLOCK_BUILTINS = ("now", "today")
+_FORBIDDEN_BUILTINS = frozenset({"random", "re_groups"})
+
+
+class ExpressionError(ValueError):
+    """An expression that does not parse, type check or fit where it is used."""
+
+
+def object_type(name: str, attributes: Mapping[str, Any]) -> Any:
+    """A rule-engine object type whose values are plain dicts (``scores.r``)."""
+    return DataType.OBJECT(name, dict(attributes), accessor=_get_item)
+
+
+def _get_item(value: Mapping[str, Any], name: str) -> Any:
+    return value[name]
+
+
+class _RequestContext(rule_engine.Context):
+    """A rule-engine context whose clock builtins read the request's clock."""
+
+    def resolve(self, thing: Any, name: str, scope: str | None = None) -> Any:
+        if scope == re_builtins.Builtins.scope_name and isinstance(thing, Facts):
+            if name == "now":
+                return thing.clock.as_of
+            if name == "today":
+                return thing.clock.midnight(thing.clock.today)
+        return super().resolve(thing, name, scope=scope)
+
+
+def _walk(node: Any) -> Iterator[Any]:
+    """Every AST node below ``node`` (rule-engine keeps children in slots or attributes)."""
+    yield node
+    names = set(getattr(node, "__dict__", {}))
+    for cls in type(node).__mro__:
+        slots = getattr(cls, "__slots__", ())
+        names.update((slots,) if isinstance(slots, str) else slots)
+    for name in sorted(names - {"context"}):
+        child = getattr(node, name, None)
+        children = child if isinstance(child, (list, tuple)) else (child,)
+        for item in children:
+            if isinstance(item, (re_ast.ExpressionBase, re_ast.Statement)):
+                yield from _walk(item)
+
+
+class Expression:
+    """One compiled expression and the names of the facts it reads."""
+
+    __slots__ = ("_rule", "reads", "result_type", "text")
+
+    def __init__(self, text: str, types: Mapping[str, Any]) -> None:
+        self.text = text
+        context = _RequestContext(type_resolver=dict(types), default_timezone="utc")
+        try:
+            self._rule = rule_engine.Rule(text, context=context)
+        except re_errors.SymbolResolutionError as exc:
+            hint = f" (did you mean {exc.suggestion!r}?)" if exc.suggestion else ""
+            raise ExpressionError(f"unknown fact {exc.symbol_name!r}{hint}") from None
+        except re_errors.AttributeResolutionError as exc:
+            raise ExpressionError(f"unknown attribute {exc.attribute_name!r}") from None
+        except re_errors.RuleSyntaxError as exc:
+            where = f" at {exc.token.value!r}" if exc.token is not None else " (unexpected end)"
+            raise ExpressionError(f"syntax error{where} in {text!r}") from None
+        except re_errors.RegexSyntaxError as exc:
+            raise ExpressionError(f"regex does not compile: {exc.error.msg}") from None
+        except re_errors.EngineError as exc:
+            raise ExpressionError(f"{exc.message} in {text!r}") from None
+        except (RecursionError, MemoryError, TypeError, ValueError) as exc:
+            raise ExpressionError(f"expression refused: {type(exc).__name__}") from None
+        reads: set[str] = set()
+        for node in _walk(self._rule.statement):
+            if isinstance(node, re_ast.SymbolExpression):
+                if node.name.startswith("_"):
+                    raise ExpressionError(f"names starting with '_' are not allowed: {node.name!r}")
+                if node.scope == re_builtins.Builtins.scope_name:
+                    if node.name in _FORBIDDEN_BUILTINS:
+                        raise ExpressionError(f"${node.name} is not available in Strata rules")
+                else:
+                    reads.add(node.name)
+        self.reads = tuple(sorted(reads & set(types)))  # not comprehension variables
+        self.result_type = self._rule.statement.expression.result_type
+
+    def expect(self, expected: Any, what: str, nullable: bool = False) -> Expression:
+        """Refuse, at load, an expression whose type cannot be ``expected``."""
+        actual = self.result_type
+        if DataType.is_type(actual, DataType.NULLABLE):
+            if not nullable:
+                raise ExpressionError(f"{what} may be null; discharge it with '??'")
+            actual = actual.inner_type
+        if actual != DataType.UNDEFINED and not DataType.is_compatible(actual, expected):
+            raise ExpressionError(f"{what} must be {expected.name}, this is {actual.name}")
+        return self
+
+    def evaluate(self, facts: Facts) -> Any:
+        try:
+            return self._rule.evaluate(facts)
+        except re_errors.EngineError as exc:
+            raise ExpressionError(exc.message) from None
+        except (RecursionError, MemoryError, TypeError, ValueError, ArithmeticError) as exc:
+            raise ExpressionError(f"{type(exc).__name__} while evaluating") from None
+
+    def test(self, facts: Facts) -> bool:
+        """Evaluate a condition; anything but a boolean is an error, never a silent false."""
+        result = self.evaluate(facts)
+        if not isinstance(result, bool):
+            raise ExpressionError(f"condition gave {type(result).__name__}, not a boolean")
+        return result
+
+
+def compile_condition(text: str, types: Mapping[str, Any]) -> Expression:
+    return Expression(text, types).expect(DataType.BOOLEAN, "a condition")
+
+
+def compile_number(text: str | int | float, types: Mapping[str, Any]) -> Expression:
+    return Expression(str(text), types).expect(DataType.FLOAT, "this value")
+
+
+def compile_optional_number(text: str | int | float, types: Mapping[str, Any]) -> Expression:
+    """A number that may be null (a score's value: null scores ``missing``)."""
+    return Expression(str(text), types).expect(DataType.FLOAT, "this value", nullable=True)

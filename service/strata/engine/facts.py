@@ -1,0 +1,255 @@
+"""Facts: what a rule reads. Profile fields plus facts derived from the clock.
+
+Derived facts are computed lazily, on first read, so a ruleset pays only for
+the facts it uses. Calendar facts (days, windows, "today") are counted in the
+profile's IANA time zone: a user in Tokyo is active "today" by Tokyo's
+calendar, whatever the server's zone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from rule_engine import types as re_types
+
+DataType = re_types.DataType
+_NULLABLE_NUMBER = DataType.NULLABLE(DataType.FLOAT)
+
+
+@dataclass(frozen=True)
+class Clock:
+    """The request's instant and the profile's local calendar day."""
+
+    as_of: dt.datetime
+    zone: ZoneInfo
+
+    @classmethod
+    def for_profile(cls, as_of: dt.datetime, profile: Mapping[str, Any]) -> Clock:
+        zone = ZoneInfo(profile.get("timezone") or "UTC")
+        aware = as_of if as_of.tzinfo else as_of.replace(tzinfo=dt.UTC)
+        return cls(aware, zone)
+
+    @property
+    def today(self) -> dt.date:
+        return self.as_of.astimezone(self.zone).date()
+
+    def local_date(self, instant: dt.datetime) -> dt.date:
+        return instant.astimezone(self.zone).date()
+
+    def midnight(self, day: dt.date) -> dt.datetime:
+        return dt.datetime.combine(day, dt.time(), tzinfo=self.zone)
+
+
+def active_days(profile: Mapping[str, Any], clock: Clock) -> frozenset[dt.date]:
+    """Every local day the user was active, up to and including today."""
+    days = set(profile.get("activity_dates") or ())
+    if profile.get("first_active_date"):
+        days.add(profile["first_active_date"])
+    if profile.get("last_active_at"):
+        days.add(clock.local_date(profile["last_active_at"]))
+    today = clock.today
+    return frozenset(day for day in days if day <= today)
+
+
+def _days_since(profile: Mapping[str, Any], clock: Clock, field: str) -> int | None:
+    instant = profile.get(field)
+    if instant is None:
+        return None
+    return (clock.today - clock.local_date(instant)).days
+
+
+def _days_since_last_active(profile: Mapping[str, Any], clock: Clock) -> int | None:
+    days = active_days(profile, clock)
+    return (clock.today - max(days)).days if days else None
+
+
+def _first_active(profile: Mapping[str, Any], clock: Clock) -> dt.date | None:
+    days = active_days(profile, clock)
+    return min(days) if days else None
+
+
+def _active_between(first: int, last: int | None) -> Callable[[Mapping[str, Any], Clock], bool]:
+    """Active on some day from ``first`` to ``last`` days ago (None: no limit)."""
+
+    def active(profile: Mapping[str, Any], clock: Clock) -> bool:
+        today = clock.today
+        for day in active_days(profile, clock):
+            ago = (today - day).days
+            if ago >= first and (last is None or ago <= last):
+                return True
+        return False
+
+    return active
+
+
+def _count_active_days(window: int) -> Callable[[Mapping[str, Any], Clock], int]:
+    def count(profile: Mapping[str, Any], clock: Clock) -> int:
+        today = clock.today
+        return sum(1 for day in active_days(profile, clock) if (today - day).days < window)
+
+    return count
+
+
+def _recent_gap_days(profile: Mapping[str, Any], clock: Clock) -> int | None:
+    """The longest absence (days between two active days) that ended in the past 7 days."""
+    days = sorted(active_days(profile, clock))
+    today = clock.today
+    gaps = [
+        (later - earlier).days
+        for earlier, later in zip(days, days[1:], strict=False)
+        if (today - later).days < 7
+    ]
+    return max(gaps) if gaps else None
+
+
+@dataclass(frozen=True)
+class DerivedFact:
+    name: str
+    type: Any
+    doc: str
+    compute: Callable[[Mapping[str, Any], Clock], Any]
+
+
+DERIVED_FACTS: dict[str, DerivedFact] = {
+    fact.name: fact
+    for fact in [
+        DerivedFact(
+            "days_since_registered",
+            _NULLABLE_NUMBER,
+            "local calendar days from registered_at to today; null if not registered",
+            lambda p, c: _days_since(p, c, "registered_at"),
+        ),
+        DerivedFact(
+            "days_since_last_active",
+            _NULLABLE_NUMBER,
+            "local calendar days since the last active day; null if never active",
+            _days_since_last_active,
+        ),
+        DerivedFact(
+            "days_since_last_order",
+            _NULLABLE_NUMBER,
+            "local calendar days since last_order_at; null if never ordered",
+            lambda p, c: _days_since(p, c, "last_order_at"),
+        ),
+        DerivedFact(
+            "is_first_day",
+            DataType.BOOLEAN,
+            "today is the user's first active day ever",
+            lambda p, c: _first_active(p, c) == c.today,
+        ),
+        DerivedFact(
+            "active_today",
+            DataType.BOOLEAN,
+            "active on the local day of as_of",
+            _active_between(0, 0),
+        ),
+        DerivedFact(
+            "active_d1_d6",
+            DataType.BOOLEAN,
+            "active on some day 1 to 6 days ago",
+            _active_between(1, 6),
+        ),
+        DerivedFact(
+            "active_d7_d29",
+            DataType.BOOLEAN,
+            "active on some day 7 to 29 days ago",
+            _active_between(7, 29),
+        ),
+        DerivedFact(
+            "active_before_d29",
+            DataType.BOOLEAN,
+            "active on some day 30 or more days ago",
+            _active_between(30, None),
+        ),
+        DerivedFact(
+            "active_days_7d",
+            DataType.FLOAT,
+            "number of active days in the last 7 local days, today included",
+            _count_active_days(7),
+        ),
+        DerivedFact(
+            "active_days_30d",
+            DataType.FLOAT,
+            "number of active days in the last 30 local days, today included",
+            _count_active_days(30),
+        ),
+        DerivedFact(
+            "recent_gap_days",
+            _NULLABLE_NUMBER,
+            "longest gap in days between two active days, where the later one is "
+            "within the last 7 days (a return after an absence); null if none",
+            _recent_gap_days,
+        ),
+        DerivedFact(
+            "local_hour",
+            DataType.FLOAT,
+            "hour of day (0-23) of as_of in the profile's time zone",
+            lambda p, c: c.as_of.astimezone(c.zone).hour,
+        ),
+    ]
+}
+
+
+def to_rule_value(value: Any, clock: Clock) -> Any:
+    """Rules know no calendar dates: a date becomes local midnight of that day."""
+    if isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, dt.date):
+        return clock.midnight(value)
+    if isinstance(value, tuple) and value and isinstance(value[0], dt.date):
+        return tuple(to_rule_value(item, clock) for item in value)
+    return value
+
+
+class Facts(Mapping[str, Any]):
+    """The values a rule reads: profile fields, derived facts and extras.
+
+    Extras are decision inputs that are not profile fields: the event being
+    rewarded, the RFM scores, the lifecycle stage an intervention builds on.
+    Derived facts are computed on first read and cached for the request.
+    """
+
+    __slots__ = ("_cache", "_extra", "clock", "profile")
+
+    def __init__(
+        self, profile: Mapping[str, Any], clock: Clock, extra: Mapping[str, Any] | None = None
+    ) -> None:
+        self.profile = profile
+        self.clock = clock
+        self._extra = dict(extra or {})
+        self._cache: dict[str, Any] = {}
+
+    def with_extra(self, **extra: Any) -> Facts:
+        """The same profile and clock with more extras (derived facts stay cached)."""
+        other = Facts(self.profile, self.clock, {**self._extra, **extra})
+        other._cache = self._cache
+        return other
+
+    def __getitem__(self, name: str) -> Any:
+        if name in self._extra:
+            return self._extra[name]
+        if name in self._cache:
+            return self._cache[name]
+        if name in DERIVED_FACTS:
+            value = DERIVED_FACTS[name].compute(self.profile, self.clock)
+        elif name in self.profile:
+            value = to_rule_value(self.profile[name], self.clock)
+        else:
+            raise KeyError(name)
+        self._cache[name] = value
+        return value
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._extra or name in DERIVED_FACTS or name in self.profile
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._extra
+        yield from DERIVED_FACTS
+        yield from self.profile
+
+    def __len__(self) -> int:
+        return len(self._extra) + len(DERIVED_FACTS) + len(self.profile)

@@ -1,0 +1,1 @@
+"""One module per ruleset kind: how its file compiles and how it decides."""

@@ -1,0 +1,118 @@
+"""Intervention: every matching action, ranked by priority, cooldowns honoured, top N.
+
+An intervention ruleset may build on a lifecycle and a segment ruleset: their
+answers become the facts ``lifecycle.stage``, ``segment.name``,
+``segment.scores`` and ``segment.tags``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from strata.engine.decision import Action, InterventionDecision, RuleHit, SkippedAction
+from strata.engine.expressions import compile_condition, object_type
+from strata.engine.facts import Facts
+from strata.engine.kinds.lifecycle import LifecycleRuleset
+from strata.engine.kinds.segment import SegmentRuleset, scores_type
+from strata.engine.ruleset import Choice, CompiledRuleset, Compiler, DataType, all_matches
+from strata.engine.spec import ActionRule, InterventionSpec, duration_seconds
+
+
+class InterventionRuleset(CompiledRuleset[InterventionSpec]):
+    kind = "intervention"
+
+    def __init__(
+        self,
+        spec: InterventionSpec,
+        checksum: str,
+        compiler: Compiler,
+        dependencies: Mapping[str, CompiledRuleset[Any]],
+    ) -> None:
+        super().__init__(spec, checksum, compiler)
+        self.lifecycle: LifecycleRuleset | None = None
+        self.segment: SegmentRuleset | None = None
+        if spec.uses.lifecycle:
+            dependency = dependencies.get(spec.uses.lifecycle)
+            if isinstance(dependency, LifecycleRuleset):
+                self.lifecycle = dependency
+                compiler.types["lifecycle"] = object_type("lifecycle", {"stage": DataType.STRING})
+            else:
+                compiler.problem(
+                    f"no lifecycle ruleset named {spec.uses.lifecycle!r} is loaded", "uses.lifecycle"
+                )
+        if spec.uses.segment:
+            dependency = dependencies.get(spec.uses.segment)
+            if isinstance(dependency, SegmentRuleset):
+                self.segment = dependency
+                compiler.types["segment"] = object_type(
+                    "segment",
+                    {
+                        "name": DataType.STRING,
+                        "scores": scores_type(list(dependency.spec.scores)),
+                        "tags": DataType.ARRAY(DataType.STRING),
+                    },
+                )
+            else:
+                compiler.problem(f"no segment ruleset named {spec.uses.segment!r} is loaded", "uses.segment")
+        self.actions: list[Choice[ActionRule]] = [
+            Choice(rule.id, when, rule, rule.reason)
+            for index, rule in enumerate(spec.actions)
+            if (when := compiler.expression(rule.when, f"actions.{index}.when", rule.id, compile_condition))
+        ]
+
+    def _with_dependencies(self, facts: Facts) -> tuple[Facts, list[RuleHit], str | None, str | None]:
+        extra: dict[str, Any] = {}
+        hits: list[RuleHit] = []
+        stage = segment = None
+        if self.lifecycle:
+            decision = self.lifecycle.decide(self.lifecycle.facts(facts.profile, facts.clock))
+            stage = decision.stage
+            extra["lifecycle"] = {"stage": stage}
+            hits += [
+                RuleHit(f"{self.lifecycle.name}/{h.rule}", h.reason, h.facts) for h in decision.explanation
+            ]
+        if self.segment:
+            seg = self.segment.decide(self.segment.facts(facts.profile, facts.clock))
+            segment = seg.segment
+            extra["segment"] = {"name": seg.segment, "scores": seg.scores, "tags": seg.tags}
+            hits += [RuleHit(f"{self.segment.name}/{h.rule}", h.reason, h.facts) for h in seg.explanation]
+        return facts.with_extra(**extra), hits, stage, segment
+
+    def decide(self, facts: Facts, event: Mapping[str, Any] | None = None) -> InterventionDecision:
+        facts, context_hits, stage, segment = self._with_dependencies(facts)
+        last_sent: Mapping[str, dt.datetime] = facts.profile.get("last_sent") or {}
+        ready: list[tuple[Choice[ActionRule], RuleHit]] = []
+        skipped: list[SkippedAction] = []
+        for choice, why in all_matches(self.name, self.actions, facts):
+            cooldown = dt.timedelta(seconds=duration_seconds(choice.result.cooldown))
+            sent = last_sent.get(choice.id)
+            if sent is not None and sent + cooldown > facts.clock.as_of:
+                skipped.append(SkippedAction(choice.id, "cooldown", sent + cooldown))
+            else:
+                ready.append((choice, why))
+        ready.sort(key=lambda pair: -pair[0].result.priority)  # stable: file order breaks ties
+        chosen = ready[: self.spec.max_actions]
+        skipped += [
+            SkippedAction(choice.id, "beyond_max_actions") for choice, _ in ready[self.spec.max_actions :]
+        ]
+        return InterventionDecision(
+            **self.stamp(),
+            explanation=(*context_hits, *(why for _, why in chosen)),
+            actions=tuple(
+                Action(
+                    id=choice.id,
+                    channel=choice.result.channel,
+                    template=choice.result.template,
+                    offer=choice.result.offer,
+                    priority=choice.result.priority,
+                    reason=choice.reason,
+                    cooldown_seconds=duration_seconds(choice.result.cooldown),
+                )
+                for choice, _ in chosen
+            ),
+            skipped=tuple(skipped),
+            stage=stage,
+            segment=segment,
+        )

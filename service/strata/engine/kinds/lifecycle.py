@@ -1,0 +1,37 @@
+"""Lifecycle: ordered stages, the first whose condition holds wins, else the default."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from strata.engine.decision import LifecycleDecision, RuleHit
+from strata.engine.expressions import compile_condition
+from strata.engine.facts import Facts
+from strata.engine.ruleset import Choice, CompiledRuleset, Compiler, first_match
+from strata.engine.spec import LifecycleSpec
+
+
+class LifecycleRuleset(CompiledRuleset[LifecycleSpec]):
+    kind = "lifecycle"
+
+    def __init__(self, spec: LifecycleSpec, checksum: str, compiler: Compiler) -> None:
+        super().__init__(spec, checksum, compiler)
+        self.stages: list[Choice[str]] = []
+        for index, rule in enumerate(spec.stages):
+            when = compiler.expression(rule.when, f"stages.{index}.when", rule.id, compile_condition)
+            if when:
+                self.stages.append(Choice(rule.id, when, rule.result, rule.reason))
+
+    def decide(self, facts: Facts, event: Mapping[str, Any] | None = None) -> LifecycleDecision:
+        match = first_match(self.name, self.stages, facts)
+        if match:
+            choice, why = match
+            stage = choice.result
+        else:
+            stage, why = self.spec.default.stage, RuleHit("default", self.spec.default.reason)
+        return LifecycleDecision(**self.stamp(), explanation=(why,), stage=stage)
+
+    def outcomes(self) -> list[str]:
+        """Every stage this ruleset can answer, in order."""
+        return list(dict.fromkeys([*(c.result for c in self.stages), self.spec.default.stage]))

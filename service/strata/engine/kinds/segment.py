@@ -1,0 +1,91 @@
+"""Segment: optional 1..5 scores, then ordered segments (first match), plus tags (all matches)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from strata.engine.decision import RuleHit, SegmentDecision
+from strata.engine.expressions import Expression, compile_condition, compile_optional_number, object_type
+from strata.engine.facts import Facts
+from strata.engine.ruleset import (
+    Choice,
+    CompiledRuleset,
+    Compiler,
+    DataType,
+    all_matches,
+    evaluate,
+    first_match,
+    hit,
+)
+from strata.engine.spec import ScoreSpec, SegmentSpec
+
+
+def score(spec: ScoreSpec, value: Decimal | float | None) -> int:
+    """The 1..5 score of a value under four ascending thresholds."""
+    if value is None:
+        return spec.missing
+    if spec.better == "higher":
+        return 1 + sum(1 for threshold in spec.thresholds if value >= threshold)
+    return 1 + sum(1 for threshold in spec.thresholds if value <= threshold)
+
+
+def scores_type(names: list[str]) -> Any:
+    return object_type("scores", {name: DataType.FLOAT for name in names})
+
+
+class SegmentRuleset(CompiledRuleset[SegmentSpec]):
+    kind = "segment"
+
+    def __init__(self, spec: SegmentSpec, checksum: str, compiler: Compiler) -> None:
+        super().__init__(spec, checksum, compiler)
+        self.scores: dict[str, tuple[ScoreSpec, Expression]] = {}
+        for name, score_spec in spec.scores.items():
+            value = compiler.expression(
+                score_spec.value, f"scores.{name}.value", f"score.{name}", compile_optional_number
+            )
+            if value:
+                self.scores[name] = (score_spec, value)
+        compiler.types["scores"] = scores_type(list(spec.scores))
+        self.segments = [
+            Choice(rule.id, when, rule.result, rule.reason)
+            for index, rule in enumerate(spec.segments)
+            if (when := compiler.expression(rule.when, f"segments.{index}.when", rule.id, compile_condition))
+        ]
+        self.tags = [
+            Choice(rule.id, when, rule.result, rule.reason)
+            for index, rule in enumerate(spec.tags)
+            if (when := compiler.expression(rule.when, f"tags.{index}.when", rule.id, compile_condition))
+        ]
+
+    def compute_scores(self, facts: Facts) -> tuple[dict[str, int], list[RuleHit]]:
+        scores: dict[str, int] = {}
+        hits = []
+        for name, (spec, value_expr) in self.scores.items():
+            rule = f"score.{name}"
+            scores[name] = score(spec, evaluate(value_expr, facts, self.name, rule, "value"))
+            reason = spec.reason or f"{name} scored {scores[name]} by thresholds {spec.thresholds}"
+            hits.append(hit(rule, reason, facts, value_expr))
+        return scores, hits
+
+    def decide(self, facts: Facts, event: Mapping[str, Any] | None = None) -> SegmentDecision:
+        scores, hits = self.compute_scores(facts)
+        facts = facts.with_extra(scores=scores)
+        match = first_match(self.name, self.segments, facts)
+        if match:
+            choice, why = match
+            segment = choice.result
+        else:
+            segment, why = self.spec.default.segment, RuleHit("default", self.spec.default.reason)
+        tagged = all_matches(self.name, self.tags, facts)
+        return SegmentDecision(
+            **self.stamp(),
+            explanation=(*hits, why, *(tag_hit for _, tag_hit in tagged)),
+            segment=segment,
+            scores=scores,
+            tags=tuple(dict.fromkeys(choice.result for choice, _ in tagged)),
+        )
+
+    def outcomes(self) -> list[str]:
+        return list(dict.fromkeys([*(c.result for c in self.segments), self.spec.default.segment]))

@@ -1,0 +1,147 @@
+"""Compiled rulesets: the shared machinery every kind builds on.
+
+A ruleset is compiled once, when it loads: every expression is parsed and type
+checked against the profile schema, derived facts, constants and the kind's
+own inputs. All problems are collected, each with the rule id and the path of
+the field (``stages.2.when``), and raised together: nothing partial loads.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from rule_engine import types as re_types
+
+from strata.engine.decision import Decision, RuleHit, plain
+from strata.engine.expressions import Expression, ExpressionError
+from strata.engine.facts import DERIVED_FACTS, Clock, Facts
+from strata.engine.schema import ProfileSchema
+from strata.engine.spec import RulesetBase
+from strata.errors import EvaluationError, Problem, RuleFileError
+
+DataType = re_types.DataType
+SpecT = TypeVar("SpecT", bound=RulesetBase)
+T = TypeVar("T")
+
+
+class Compiler:
+    """Compiles a file's expressions, collecting every problem instead of stopping.
+
+    ``types`` starts with the names every rule may read (profile fields,
+    derived facts, the file's constants); a kind adds its own inputs to it
+    (``scores``, ``event``, ``lifecycle``) before compiling the rules that
+    read them.
+    """
+
+    def __init__(self, schema: ProfileSchema, constants: Mapping[str, Any]) -> None:
+        self.schema = schema
+        self.types = base_types(schema, constants)
+        self.problems: list[Problem] = []
+        for name in constants:
+            if name in schema.fields or name in DERIVED_FACTS:
+                self.problem(f"constant {name!r} hides a profile field or derived fact", f"constants.{name}")
+
+    def expression(
+        self,
+        text: str | float,
+        path: str,
+        rule: str | None,
+        make: Callable[[str, Mapping[str, Any]], Expression],
+    ) -> Expression | None:
+        try:
+            return make(str(text), self.types)
+        except ExpressionError as exc:
+            self.problems.append(Problem(str(exc), rule=rule, field=path))
+            return None
+
+    def problem(self, message: str, path: str | None = None, rule: str | None = None) -> None:
+        self.problems.append(Problem(message, rule=rule, field=path))
+
+    def finish(self, name: str) -> None:
+        if self.problems:
+            raise RuleFileError(f"ruleset {name!r} does not compile", self.problems)
+
+
+def base_types(schema: ProfileSchema, constants: Mapping[str, Any]) -> dict[str, Any]:
+    """The names every rule may read: profile fields, derived facts, constants."""
+    types = schema.rule_types()
+    for name, fact in DERIVED_FACTS.items():
+        types[name] = fact.type
+    for name, value in constants.items():
+        types[name] = DataType.from_value(value)
+    return types
+
+
+def hit(rule_id: str, reason: str, facts: Facts, *expressions: Expression | None) -> RuleHit:
+    """A rule hit with the values of every fact its expressions read."""
+    names = sorted({name for expr in expressions if expr for name in expr.reads})
+    return RuleHit(rule_id, reason, {name: plain(facts[name]) for name in names})
+
+
+def evaluate(expr: Expression, facts: Facts, ruleset: str, rule: str, what: str) -> Any:
+    """Run one expression; a failure names the ruleset, the rule and the field."""
+    try:
+        return expr.test(facts) if what == "when" else expr.evaluate(facts)
+    except ExpressionError as exc:
+        raise EvaluationError(
+            f"ruleset {ruleset!r} failed while evaluating",
+            [Problem(str(exc), rule=rule, field=what)],
+        ) from None
+
+
+@dataclass(frozen=True)
+class Choice(Generic[T]):
+    """A first-match rule: its condition, what it yields, and its reason."""
+
+    id: str
+    when: Expression
+    result: T
+    reason: str
+
+
+def first_match(ruleset: str, choices: list[Choice[T]], facts: Facts) -> tuple[Choice[T], RuleHit] | None:
+    for choice in choices:
+        if evaluate(choice.when, facts, ruleset, choice.id, "when"):
+            return choice, hit(choice.id, choice.reason, facts, choice.when)
+    return None
+
+
+def all_matches(ruleset: str, choices: list[Choice[T]], facts: Facts) -> list[tuple[Choice[T], RuleHit]]:
+    return [
+        (choice, hit(choice.id, choice.reason, facts, choice.when))
+        for choice in choices
+        if evaluate(choice.when, facts, ruleset, choice.id, "when")
+    ]
+
+
+class CompiledRuleset(Generic[SpecT]):
+    """A loaded ruleset: its spec, checksum and compiled expressions."""
+
+    kind: str
+
+    def __init__(self, spec: SpecT, checksum: str, compiler: Compiler) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.checksum = checksum
+        self.schema = compiler.schema
+        self.constants: dict[str, Any] = dict(spec.constants)
+
+    def facts(self, profile: Mapping[str, Any], clock: Clock) -> Facts:
+        """The facts for an already parsed profile (see ``ProfileSchema.parse``)."""
+        return Facts(profile, clock, self.constants)
+
+    def evaluate(
+        self, raw_profile: Mapping[str, Any], as_of: dt.datetime, event: Mapping[str, Any] | None = None
+    ) -> Decision:
+        """Parse a JSON profile against the schema, then decide at ``as_of``."""
+        profile = self.schema.parse(raw_profile)
+        return self.decide(self.facts(profile, Clock.for_profile(as_of, profile)), event)
+
+    def stamp(self) -> dict[str, str]:
+        return {"ruleset": self.name, "checksum": self.checksum}
+
+    def decide(self, facts: Facts, event: Mapping[str, Any] | None = None) -> Decision:
+        raise NotImplementedError
