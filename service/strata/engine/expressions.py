@@ -39,7 +39,7 @@ def _get_item(value: Mapping[str, Any], name: str) -> Any:
     return value[name]
 
 
-class _RequestContext(rule_engine.Context):
+class _RequestContext(rule_engine.Context):  # type: ignore[misc]
     """A rule-engine context whose clock builtins read the request's clock."""
 
     def resolve(self, thing: Any, name: str, scope: str | None = None) -> Any:

@@ -9,6 +9,7 @@ calendar, whatever the server's zone.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -100,7 +101,7 @@ def _recent_gap_days(profile: Mapping[str, Any], clock: Clock) -> int | None:
     today = clock.today
     gaps = [
         (later - earlier).days
-        for earlier, later in zip(days, days[1:], strict=False)
+        for earlier, later in itertools.pairwise(days)
         if (today - later).days < 7
     ]
     return max(gaps) if gaps else None

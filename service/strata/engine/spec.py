@@ -9,6 +9,7 @@ rule). Expressions stay strings here: they are compiled and type checked by
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 from typing import Annotated, Any, Literal
 
@@ -48,6 +49,7 @@ class TestCase(Strict):
 
 
 class RulesetBase(Strict):
+    kind: str
     name: RulesetName
     description: Annotated[str, Field(min_length=1)]
     constants: dict[Identifier, int | float | str | bool] = {}
@@ -112,7 +114,7 @@ class ScoreSpec(Strict):
     @field_validator("thresholds")
     @classmethod
     def _ascending(cls, thresholds: list[float]) -> list[float]:
-        if any(b <= a for a, b in zip(thresholds, thresholds[1:], strict=False)):
+        if any(b <= a for a, b in itertools.pairwise(thresholds)):
             raise ValueError("thresholds must be strictly ascending")
         return thresholds
 
@@ -172,7 +174,7 @@ class LevelSpec(Strict):
     def _ascending_from_zero(cls, thresholds: list[int]) -> list[int]:
         if thresholds[0] != 0:
             raise ValueError("the first level starts at 0 points")
-        if any(b <= a for a, b in zip(thresholds, thresholds[1:], strict=False)):
+        if any(b <= a for a, b in itertools.pairwise(thresholds)):
             raise ValueError("thresholds must be strictly ascending")
         return thresholds
 
@@ -205,7 +207,7 @@ class IncentiveSpec(RulesetBase):
     memberships: dict[Identifier, list[Identifier]] = {}
 
     def rule_ids(self) -> list[str]:
-        return [rule.id for rule in [*self.events, *self.badges]]
+        return [rule.id for rule in self.events] + [rule.id for rule in self.badges]
 
     @model_validator(mode="after")
     def _one_rule_per_event(self) -> IncentiveSpec:
