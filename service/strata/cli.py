@@ -23,8 +23,8 @@ from strata.errors import StrataError
 from strata.rulefiles.casetests import run_cases
 from strata.rulefiles.loader import load_paths
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _fail(exc: StrataError) -> None:

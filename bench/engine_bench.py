@@ -1,0 +1,519 @@
+"""Engine vs hand-written Python: the cost of one decision for each default ruleset.
+
+    .venv/bin/python bench/engine_bench.py [--profiles 300] [--repeats 7] [--seed 3]
+
+For every ruleset in ``rules/`` this builds a fixed, deterministic population
+of varied profiles (valid against ``rules/profile.yaml``), parses them once,
+and then times, per decision:
+
+* engine: ``ruleset.decide(ruleset.facts(profile, Clock.for_profile(as_of, profile)), event)``,
+  the path a request takes once its profile is parsed (derived facts, compiled
+  rule-engine expressions, the explanation with the facts each rule read);
+* floor: a hand-written Python function with the same logic (thresholds, order
+  of rules, calendar arithmetic in the user's time zone) working directly on
+  the parsed profile dict and returning only the answer. It is what a
+  developer would write if the rules were code: the lower bound for the engine.
+
+Before timing, every profile goes through both, and the answers (stage,
+segment, scores, tags, points, streak, level, badges, privileges, action ids)
+must agree exactly: a floor with different logic measures nothing, so any
+difference aborts the run with the profiles that disagree.
+
+Each timed pass runs the whole population; the figure is the median pass over
+``--repeats`` passes, divided by the number of profiles.
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import cProfile
+import datetime as dt
+import gc
+import os
+import platform
+import pstats
+import random
+import re
+import statistics
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from rich.console import Console
+from rich.table import Table
+
+from strata.engine import CompiledRuleset
+from strata.engine.facts import Clock
+from strata.rulefiles.loader import load_paths
+
+ROOT = Path(__file__).resolve().parent.parent
+RULES = ROOT / "rules"
+AS_OF = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)
+DAY = dt.timedelta(days=1)
+
+Floor = Callable[[Mapping[str, Any], Mapping[str, Any] | None, dt.datetime], dict[str, Any]]
+
+
+# --------------------------------------------------------------------------
+# The population: deterministic, varied, realistic profiles
+# --------------------------------------------------------------------------
+
+ZONES = [
+    "Asia/Shanghai", "Asia/Shanghai", "Asia/Shanghai", "UTC", "Asia/Tokyo", "Asia/Kolkata",
+    "Europe/Berlin", "America/New_York", "America/Los_Angeles", "Australia/Sydney",
+]  # fmt: skip
+ARCHETYPES = {  # how users spread over the journey (weights)
+    "potential": 5, "new": 12, "engaged": 22, "casual": 15, "at_risk": 13,
+    "churned": 12, "recalled": 10, "dormant": 11,
+}  # fmt: skip
+BASE_TAGS = ["photography", "travel", "food", "fashion", "beauty", "fitness", "pets", "gaming", "parenting"]
+LEVEL_POINTS = [0, 50, 150, 400, 1000, 2500, 5000, 10000, 20000, 40000, 80000]
+
+
+def _iso(instant: dt.datetime) -> str:
+    return instant.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def _local_instant(rng: random.Random, day: dt.date, zone: ZoneInfo, now: dt.datetime) -> dt.datetime:
+    """A random instant on a local day, never after ``now``."""
+    start = dt.datetime.combine(day, dt.time(), tzinfo=zone)
+    latest = min(86399, int((now - start).total_seconds()))
+    return start + dt.timedelta(seconds=rng.randint(0, max(0, latest)))
+
+
+def _history(rng: random.Random, archetype: str) -> tuple[int | None, set[int]]:
+    """(days since registration or None, the days ago the user was active)."""
+    days: set[int] = set()
+    if archetype == "potential":
+        if rng.random() < 0.4:  # a visitor browsing without an account
+            days = {d for d in range(0, 10) if rng.random() < 0.3}
+        return None, days
+    if archetype == "new":
+        reg = rng.randint(0, 10)
+        if rng.random() < 0.85:
+            days = {reg} | {d for d in range(0, reg) if rng.random() < 0.6}
+        if rng.random() < 0.1:  # looked around long before registering
+            days.add(rng.randint(40, 300))
+        return reg, days
+    reg = rng.randint(45, 1400)
+    if archetype == "engaged":
+        density = rng.uniform(0.5, 0.97)
+        days = {d for d in range(0, min(reg, 60)) if rng.random() < density}
+    elif archetype == "casual":
+        days = {rng.randint(0, 6)} | {d for d in range(0, min(reg, 60)) if rng.random() < 0.15}
+    elif archetype == "at_risk":
+        last = rng.randint(1, 29)
+        days = {last} | {d for d in range(last, min(reg, last + 60)) if rng.random() < 0.3}
+    elif archetype == "churned":
+        last = rng.randint(28, 220)
+        days = {d for d in range(last, min(reg, last + 60)) if rng.random() < 0.3} | {min(last, reg)}
+    elif archetype == "recalled":
+        back = rng.randint(0, 9)
+        gap = rng.randint(20, 160)
+        days = {back} | {d for d in range(0, back) if rng.random() < 0.5}
+        days |= {d for d in range(back + gap, min(reg, back + gap + 40)) if rng.random() < 0.3}
+    else:  # dormant
+        days = {min(reg, rng.randint(150, 600))}
+    # sparse older activity back to registration, the first active day
+    days |= {d for d in range(60, reg) if rng.random() < 0.01}
+    days.add(reg)
+    return reg, days
+
+
+def make_profile(
+    rng: random.Random, index: int, pools: dict[str, list[str]]
+) -> dict[str, Any]:
+    """One raw (JSON-shaped) profile."""
+    timezone = rng.choice(ZONES)
+    zone = ZoneInfo(timezone)
+    now = AS_OF.astimezone(zone)
+    today = now.date()
+    archetype = rng.choices(list(ARCHETYPES), weights=list(ARCHETYPES.values()))[0]
+    reg, days_ago = _history(rng, archetype)
+    profile: dict[str, Any] = {"user_id": f"u{index:05d}", "timezone": timezone}
+    if reg is not None:
+        profile["registered_at"] = _iso(_local_instant(rng, today - reg * DAY, zone, now))
+    if days_ago:
+        # the schema keeps at least the last 30 days, plus the last active day before them
+        older = [d for d in days_ago if d > 30]
+        kept = sorted({d for d in days_ago if d <= 30} | ({min(older)} if older else set()), reverse=True)
+        profile["activity_dates"] = [(today - d * DAY).isoformat() for d in kept]
+        if rng.random() < 0.85:
+            profile["first_active_date"] = (today - max(days_ago) * DAY).isoformat()
+        if rng.random() < 0.85:
+            profile["last_active_at"] = _iso(_local_instant(rng, today - min(days_ago) * DAY, zone, now))
+    active_recently = bool(days_ago) and min(days_ago) <= 30
+
+    # onboarding and the social graph
+    profile["profile_fields_completed"] = (
+        rng.randint(0, 5) if archetype in ("new", "potential") else rng.choice([2, 3, 4, 5, 5, 5, 5])
+    )
+    profile["following_count"] = (
+        rng.randint(0, 12) if archetype in ("new", "potential") else int(rng.lognormvariate(3.0, 1.4))
+    )
+    tier = rng.random()
+    if tier < 0.015:
+        followers = rng.randint(100_000, 3_000_000)
+    elif tier < 0.08:
+        followers = rng.randint(2_000, 99_999)
+    else:
+        followers = int(rng.lognormvariate(3.0, 1.6))
+    profile["followers_count"] = followers
+    profile["is_signed_kol"] = rng.random() < 0.01 or (followers >= 100_000 and rng.random() < 0.5)
+
+    # content activity in the last 30 days
+    creator = active_recently and (followers > 2_000 or rng.random() < 0.08)
+    posts = rng.randint(3, 40) if creator else (rng.choice([0, 0, 0, 1, 2]) if active_recently else 0)
+    profile["posts_30d"] = posts
+    profile["likes_received_30d"] = posts * rng.randint(0, 150) + rng.randint(0, 20)
+    profile["comments_30d"] = rng.randint(0, 25) if active_recently else rng.randint(0, 1)
+    profile["shares_30d"] = rng.randint(0, 8) if active_recently else 0
+    profile["likes_given_30d"] = rng.randint(0, 60) if active_recently else rng.randint(0, 2)
+
+    # orders
+    if rng.random() < 0.35:
+        profile["orders_365d"] = 0
+        profile["spend_365d"] = 0
+    else:
+        last_order = rng.choice([rng.randint(0, 7), rng.randint(8, 30), rng.randint(31, 90),
+                                 rng.randint(91, 180), rng.randint(181, 500)])  # fmt: skip
+        orders = 0 if last_order > 365 else max(1, int(rng.lognormvariate(1.2, 1.0)))
+        profile["orders_365d"] = orders
+        profile["spend_365d"] = round(orders * rng.uniform(12, 600), 2)
+        profile["last_order_at"] = _iso(_local_instant(rng, today - last_order * DAY, zone, now))
+
+    # incentive counters
+    points = min(200_000, int(rng.lognormvariate(5.5, 2.0))) if reg is not None else 0
+    profile["points"] = points
+    profile["level"] = bisect.bisect_right(LEVEL_POINTS, points)
+    checkin = rng.random()
+    if checkin < 0.15:
+        profile["streak_days"] = 0
+    else:
+        ago = 0 if checkin < 0.3 else 1 if checkin < 0.7 else rng.randint(2, 40)
+        profile["streak_days"] = rng.randint(1, 45)
+        profile["last_checkin_date"] = (today - ago * DAY).isoformat()
+    daily = rng.random()
+    if daily < 0.7 and pools["event_types"]:
+        profile["daily_points_date"] = (today - (0 if daily < 0.45 else 1) * DAY).isoformat()
+        profile["daily_points"] = {
+            t: rng.choice([rng.randint(0, 20), rng.randint(20, 110)])
+            for t in pools["event_types"]
+            if rng.random() < 0.5
+        }
+    profile["badges"] = [b for b in pools["badges"] if rng.random() < 0.3]
+    membership = rng.random()
+    profile["membership"] = "black_card" if membership < 0.1 else "gold" if membership < 0.13 else None
+    profile["tags"] = rng.sample(pools["tags"], k=rng.choice([0, 0, 1, 2, 3, 4]))
+    profile["last_sent"] = {
+        action: _iso(AS_OF - dt.timedelta(hours=rng.uniform(1, 24 * 20)))
+        for action in pools["actions"]
+        if rng.random() < 0.2
+    }
+    return profile
+
+
+def make_event(rng: random.Random, ruleset: CompiledRuleset[Any]) -> dict[str, Any] | None:
+    """An event for an incentive ruleset (None for the other kinds)."""
+    if ruleset.kind != "incentive":
+        return None
+    spec = ruleset.spec
+    types = [rule.event for rule in spec.events]
+    types += [t for t in (spec.streak.events if spec.streak else []) if t not in types]
+    event_type = "video_watched" if rng.random() < 0.05 else rng.choice(types)  # 5% earn nothing
+    count = rng.randint(1, 30) if event_type.endswith("_received") and rng.random() < 0.5 else 1
+    event: dict[str, Any] = {"type": event_type, "at": AS_OF}
+    if count != 1 or rng.random() < 0.5:
+        event["count"] = count
+    return event
+
+
+def pools_from(rules: Mapping[str, CompiledRuleset[Any]]) -> dict[str, list[str]]:
+    """Badge names, action ids, event types and tags the rule files mention."""
+    badges: list[str] = []
+    actions: list[str] = []
+    event_types: list[str] = []
+    tags = list(BASE_TAGS)
+    for ruleset in rules.values():
+        spec = ruleset.spec
+        if ruleset.kind == "incentive":
+            badges += [rule.result for rule in spec.badges]
+            event_types += [rule.event for rule in spec.events]
+        if ruleset.kind == "intervention":
+            actions += [rule.id for rule in spec.actions]
+        texts = [rule.when for rule in getattr(spec, "actions", [])]
+        texts += [rule.when for rule in getattr(spec, "tags", [])]
+        for text in texts:
+            if "tags" in text:
+                tags += re.findall(r"['\"]([a-z][a-z0-9_]*)['\"]", text)
+    unique = lambda items: list(dict.fromkeys(items))  # noqa: E731
+    return {
+        "badges": unique(badges),
+        "actions": unique(actions),
+        "event_types": unique(event_types),
+        "tags": unique(tags),
+    }
+
+
+# --------------------------------------------------------------------------
+# The floors: the same logic written directly in Python
+# --------------------------------------------------------------------------
+
+
+def _today(profile: Mapping[str, Any], as_of: dt.datetime) -> tuple[dt.date, ZoneInfo]:
+    zone = ZoneInfo(profile["timezone"] or "UTC")
+    return as_of.astimezone(zone).date(), zone
+
+
+def _active_days(profile: Mapping[str, Any], today: dt.date, zone: ZoneInfo) -> set[dt.date]:
+    days = set(profile["activity_dates"])
+    if profile["first_active_date"]:
+        days.add(profile["first_active_date"])
+    if profile["last_active_at"]:
+        days.add(profile["last_active_at"].astimezone(zone).date())
+    return {day for day in days if day <= today}
+
+
+def _days_since(instant: dt.datetime | None, today: dt.date, zone: ZoneInfo) -> int | None:
+    return None if instant is None else (today - instant.astimezone(zone).date()).days
+
+
+def floor_lifecycle_duolingo(profile: Mapping[str, Any], event: Any, as_of: dt.datetime) -> dict[str, Any]:
+    today, zone = _today(profile, as_of)
+    days = _active_days(profile, today, zone)
+    if days and min(days) == today:
+        return {"stage": "new"}
+    today_, d1_6, d7_29, before = False, False, False, False
+    for day in days:
+        ago = (today - day).days
+        if ago == 0:
+            today_ = True
+        elif ago <= 6:
+            d1_6 = True
+        elif ago <= 29:
+            d7_29 = True
+        else:
+            before = True
+    if today_:
+        if d1_6:
+            return {"stage": "current"}
+        if d7_29:
+            return {"stage": "reactivated"}
+        if before:
+            return {"stage": "resurrected"}
+    else:
+        if d1_6:
+            return {"stage": "at_risk_wau"}
+        if d7_29:
+            return {"stage": "at_risk_mau"}
+    return {"stage": "dormant"}
+
+
+def floor_lifecycle_journey(profile: Mapping[str, Any], event: Any, as_of: dt.datetime) -> dict[str, Any]:
+    churn_days, new_days, declining_days, active_min_days = 30, 7, 8, 4
+    if profile["registered_at"] is None:
+        return {"stage": "potential"}
+    today, zone = _today(profile, as_of)
+    days = _active_days(profile, today, zone)
+    since_registered = _days_since(profile["registered_at"], today, zone)
+    since_active = (today - max(days)).days if days else None
+    absent = since_active if since_active is not None else since_registered
+    if absent > churn_days:
+        return {"stage": "churned"}
+    ordered = sorted(days)
+    gaps = [(b - a).days for a, b in zip(ordered, ordered[1:], strict=False) if (today - b).days < 7]
+    if gaps and max(gaps) > churn_days:
+        return {"stage": "recalled"}
+    if since_registered <= new_days:
+        return {"stage": "new"}
+    if absent >= declining_days:
+        return {"stage": "declining"}
+    if sum(1 for day in days if (today - day).days < 7) >= active_min_days:
+        return {"stage": "active"}
+    return {"stage": "retained"}
+
+
+FLOORS: dict[str, Floor] = {
+    "lifecycle.duolingo": floor_lifecycle_duolingo,
+    "lifecycle.journey": floor_lifecycle_journey,
+}
+
+
+# --------------------------------------------------------------------------
+# Comparing answers
+# --------------------------------------------------------------------------
+
+
+def answer(decision: Any) -> dict[str, Any]:
+    """The part of an engine decision a floor must reproduce."""
+    kind = type(decision).__name__
+    if kind == "LifecycleDecision":
+        return {"stage": decision.stage}
+    if kind == "SegmentDecision":
+        return {"segment": decision.segment, "scores": dict(decision.scores), "tags": tuple(decision.tags)}
+    if kind == "IncentiveDecision":
+        return {
+            "points": decision.points_earned,
+            "points_before_cap": decision.points_before_cap,
+            "points_total": decision.points_total,
+            "daily_points": dict(decision.daily_points),
+            "streak": decision.streak,
+            "streak_days": decision.streak_days,
+            "level": decision.level,
+            "level_up": decision.level_up,
+            "badges": tuple(decision.badges_unlocked),
+            "privileges": tuple(decision.privileges),
+        }
+    if kind == "InterventionDecision":
+        return {
+            "stage": decision.stage,
+            "segment": decision.segment,
+            "actions": tuple(action.id for action in decision.actions),
+        }
+    raise TypeError(f"no answer() for {kind}")
+
+
+def verify(
+    name: str,
+    ruleset: CompiledRuleset[Any],
+    floor: Floor,
+    cases: list[tuple[dict[str, Any], dict[str, Any] | None]],
+    raw: list[dict[str, Any]],
+) -> dict[str, int]:
+    """Every profile: engine and floor agree, or the run aborts. Returns the outcome spread."""
+    mismatches = []
+    spread: dict[str, int] = {}
+    for (profile, event), raw_profile in zip(cases, raw, strict=True):
+        decision = ruleset.decide(ruleset.facts(profile, Clock.for_profile(AS_OF, profile)), event)
+        engine, hand = answer(decision), floor(profile, event, AS_OF)
+        if engine != hand:
+            mismatches.append((raw_profile, event, engine, hand))
+        key = str(engine.get("stage") or engine.get("segment") or engine.get("streak", ""))
+        if "actions" in engine:
+            key = f"{len(engine['actions'])} actions"
+        spread[key] = spread.get(key, 0) + 1
+    if mismatches:
+        console = Console(stderr=True)
+        console.print(f"[bold red]ABORT: the floor for {name} disagrees with the engine "
+                      f"on {len(mismatches)} of {len(cases)} profiles[/]")  # fmt: skip
+        for raw_profile, event, engine, hand in mismatches[:5]:
+            diff = {k: (engine.get(k), hand.get(k)) for k in {*engine, *hand} if engine.get(k) != hand.get(k)}
+            console.print({"profile": raw_profile, "event": event, "engine vs floor": diff})
+        raise SystemExit(1)
+    return spread
+
+
+# --------------------------------------------------------------------------
+# Timing
+# --------------------------------------------------------------------------
+
+
+def time_passes(
+    engine: Callable[[dict[str, Any], Any], Any],
+    floor: Callable[[dict[str, Any], Any], Any],
+    cases: list[tuple[dict[str, Any], dict[str, Any] | None]],
+    repeats: int,
+) -> tuple[float, float]:
+    """Median ns per decision for the engine and the floor, passes interleaved."""
+    engine_passes: list[int] = []
+    floor_passes: list[int] = []
+    perf = time.perf_counter_ns
+    for _ in range(repeats):
+        for fn, passes in ((engine, engine_passes), (floor, floor_passes)):
+            gc.collect()
+            start = perf()
+            for profile, event in cases:
+                fn(profile, event)
+            passes.append(perf() - start)
+    return statistics.median(engine_passes) / len(cases), statistics.median(floor_passes) / len(cases)
+
+
+def engine_call(ruleset: CompiledRuleset[Any]) -> Callable[[dict[str, Any], Any], Any]:
+    decide, facts, for_profile = ruleset.decide, ruleset.facts, Clock.for_profile
+
+    def call(profile: dict[str, Any], event: Any) -> Any:
+        return decide(facts(profile, for_profile(AS_OF, profile)), event)
+
+    return call
+
+
+def floor_call(floor: Floor) -> Callable[[dict[str, Any], Any], Any]:
+    def call(profile: dict[str, Any], event: Any) -> Any:
+        return floor(profile, event, AS_OF)
+
+    return call
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--profiles", type=int, default=300, help="profiles per ruleset (default 300)")
+    parser.add_argument("--repeats", type=int, default=7, help="timed passes; the median is reported")
+    parser.add_argument("--seed", type=int, default=3, help="seed of the population")
+    parser.add_argument("--only", action="append", help="bench only this ruleset (repeatable)")
+    parser.add_argument("--cprofile", metavar="RULESET", help="profile the engine on one ruleset and exit")
+    args = parser.parse_args(argv)
+    console = Console()
+
+    ruleset_set, names = load_paths([RULES])
+    rules = {name: ruleset_set.compiled[name] for name in names}
+    missing = [name for name in rules if name not in FLOORS]
+    if missing:
+        console.print(f"[bold red]ABORT: no hand-written floor for {', '.join(missing)}[/]")
+        return 1
+    selected = [name for name in rules if not args.only or name in args.only]
+    pools = pools_from(rules)
+    schema = ruleset_set.schema
+    profile_rng = random.Random(args.seed)
+    raw = [make_profile(profile_rng, i, pools) for i in range(args.profiles)]
+    parsed = [schema.parse(profile) for profile in raw]  # parsed once, shared by every ruleset
+
+    if args.cprofile:
+        ruleset = rules[args.cprofile]
+        event_rng = random.Random(f"{args.seed}:{args.cprofile}")
+        cases = [(profile, make_event(event_rng, ruleset)) for profile in parsed]
+        call = engine_call(ruleset)
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for _ in range(args.repeats):
+            for profile, event in cases:
+                call(profile, event)
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+        return 0
+
+    started = time.perf_counter()
+    table = Table(title=f"Cost per decision, {args.profiles} profiles, median of {args.repeats} passes")
+    table.add_column("ruleset")
+    table.add_column("kind")
+    table.add_column("engine µs/decision", justify="right")
+    table.add_column("floor µs/decision", justify="right")
+    table.add_column("engine / floor", justify="right")
+    table.add_column("outcomes (engine = floor on all)", overflow="fold")
+    for name in selected:
+        ruleset = rules[name]
+        event_rng = random.Random(f"{args.seed}:{name}")
+        cases = [(profile, make_event(event_rng, ruleset)) for profile in parsed]
+        spread = verify(name, ruleset, FLOORS[name], cases, raw)
+        engine_ns, floor_ns = time_passes(engine_call(ruleset), floor_call(FLOORS[name]), cases, args.repeats)
+        outcomes = ", ".join(f"{k} {v}" for k, v in sorted(spread.items(), key=lambda kv: -kv[1]))
+        table.add_row(
+            name, ruleset.kind, f"{engine_ns / 1000:.1f}", f"{floor_ns / 1000:.2f}",
+            f"{engine_ns / floor_ns:.0f}x", outcomes,
+        )  # fmt: skip
+    console.print(table)
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+    console.print(
+        f"machine: {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, "
+        f"Python {platform.python_version()} ({platform.python_implementation()}), "
+        f"{platform.system()} {platform.release()}; load average {load}; "
+        f"bench took {time.perf_counter() - started:.1f} s"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
