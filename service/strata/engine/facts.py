@@ -99,11 +99,7 @@ def _recent_gap_days(profile: Mapping[str, Any], clock: Clock) -> int | None:
     """The longest absence (days between two active days) that ended in the past 7 days."""
     days = sorted(active_days(profile, clock))
     today = clock.today
-    gaps = [
-        (later - earlier).days
-        for earlier, later in itertools.pairwise(days)
-        if (today - later).days < 7
-    ]
+    gaps = [(later - earlier).days for earlier, later in itertools.pairwise(days) if (today - later).days < 7]
     return max(gaps) if gaps else None
 
 

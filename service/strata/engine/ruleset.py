@@ -109,6 +109,16 @@ def first_match(ruleset: str, choices: list[Choice[T]], facts: Facts) -> tuple[C
     return None
 
 
+def first_match_or_default(
+    ruleset: str, choices: list[Choice[T]], facts: Facts, default: T, default_reason: str
+) -> tuple[T, RuleHit]:
+    """The first matching rule's result, else the default (explained as rule ``default``)."""
+    match = first_match(ruleset, choices, facts)
+    if match:
+        return match[0].result, match[1]
+    return default, RuleHit("default", default_reason)
+
+
 def all_matches(ruleset: str, choices: list[Choice[T]], facts: Facts) -> list[tuple[Choice[T], RuleHit]]:
     return [
         (choice, hit(choice.id, choice.reason, facts, choice.when))

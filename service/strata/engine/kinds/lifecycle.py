@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from strata.engine.decision import LifecycleDecision, RuleHit
+from strata.engine.decision import LifecycleDecision
 from strata.engine.expressions import compile_condition
 from strata.engine.facts import Facts
-from strata.engine.ruleset import Choice, CompiledRuleset, Compiler, first_match
+from strata.engine.ruleset import Choice, CompiledRuleset, Compiler, first_match_or_default
 from strata.engine.spec import LifecycleSpec
 
 
@@ -24,12 +24,8 @@ class LifecycleRuleset(CompiledRuleset[LifecycleSpec]):
                 self.stages.append(Choice(rule.id, when, rule.result, rule.reason))
 
     def decide(self, facts: Facts, event: Mapping[str, Any] | None = None) -> LifecycleDecision:
-        match = first_match(self.name, self.stages, facts)
-        if match:
-            choice, why = match
-            stage = choice.result
-        else:
-            stage, why = self.spec.default.stage, RuleHit("default", self.spec.default.reason)
+        default = self.spec.default
+        stage, why = first_match_or_default(self.name, self.stages, facts, default.stage, default.reason)
         return LifecycleDecision(**self.stamp(), explanation=(why,), stage=stage)
 
     def outcomes(self) -> list[str]:

@@ -16,7 +16,7 @@ from strata.engine.ruleset import (
     DataType,
     all_matches,
     evaluate,
-    first_match,
+    first_match_or_default,
     hit,
 )
 from strata.engine.spec import ScoreSpec, SegmentSpec
@@ -72,12 +72,10 @@ class SegmentRuleset(CompiledRuleset[SegmentSpec]):
     def decide(self, facts: Facts, event: Mapping[str, Any] | None = None) -> SegmentDecision:
         scores, hits = self.compute_scores(facts)
         facts = facts.with_extra(scores=scores)
-        match = first_match(self.name, self.segments, facts)
-        if match:
-            choice, why = match
-            segment = choice.result
-        else:
-            segment, why = self.spec.default.segment, RuleHit("default", self.spec.default.reason)
+        default = self.spec.default
+        segment, why = first_match_or_default(
+            self.name, self.segments, facts, default.segment, default.reason
+        )
         tagged = all_matches(self.name, self.tags, facts)
         return SegmentDecision(
             **self.stamp(),
