@@ -46,7 +46,9 @@ def test_a_failing_case_prints_expected_against_actual(tmp_path: Path) -> None:
 def test_check_reports_file_line_rule_and_field(tmp_path: Path) -> None:
     rules = copy_rules(tmp_path, "lifecycle.duolingo.yaml")
     path = rules / "lifecycle.duolingo.yaml"
-    path.write_text(path.read_text().replace("when: active_today and active_d1_d6", "when: active_today and activ_d1"))
+    path.write_text(
+        path.read_text().replace("when: active_today and active_d1_d6", "when: active_today and activ_d1")
+    )
     result = strata("rules", "check", path)
     assert result.returncode == 2
     assert f"{path}:11: rule 'current': stages.1.when: unknown fact 'activ_d1'" in result.stderr
@@ -59,7 +61,9 @@ def test_check_accepts_a_good_file() -> None:
 
 def test_eval_prints_json_with_explanation(tmp_path: Path) -> None:
     profile = tmp_path / "p.json"
-    profile.write_text(json.dumps({"user_id": "u1", "activity_dates": ["2026-03-08"], "first_active_date": "2026-01-01"}))
+    profile.write_text(
+        json.dumps({"user_id": "u1", "activity_dates": ["2026-03-08"], "first_active_date": "2026-01-01"})
+    )
     result = strata(
         "eval", "--rules", RULES_DIR / "lifecycle.duolingo.yaml", "--profile", profile,
         "--as-of", "2026-03-10T12:00:00Z", "--json",
@@ -76,7 +80,15 @@ def test_eval_prints_json_with_explanation(tmp_path: Path) -> None:
 def test_eval_renders_a_table(tmp_path: Path) -> None:
     profile = tmp_path / "p.json"
     profile.write_text(json.dumps({"user_id": "u1"}))
-    result = strata("eval", "--rules", RULES_DIR / "lifecycle.duolingo.yaml", "--profile", profile, "--as-of", "2026-03-10")
+    result = strata(
+        "eval",
+        "--rules",
+        RULES_DIR / "lifecycle.duolingo.yaml",
+        "--profile",
+        profile,
+        "--as-of",
+        "2026-03-10",
+    )
     assert result.returncode == 0, result.stderr
     assert "dormant" in result.stdout and "not active in the last 30 days" in result.stdout
 

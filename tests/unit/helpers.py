@@ -11,7 +11,7 @@ from strata.rulefiles.loader import compile_rule_file, load_schema, parse_rule_f
 from tests.conftest import RULES_DIR
 
 SCHEMA = load_schema(RULES_DIR / "profile.yaml")
-AS_OF = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.timezone.utc)
+AS_OF = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)
 
 
 def ruleset(text: str, dependencies: dict[str, CompiledRuleset[Any]] | None = None) -> CompiledRuleset[Any]:

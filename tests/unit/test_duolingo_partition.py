@@ -16,7 +16,7 @@ RULESET, _ = load_paths([RULES_DIR / "lifecycle.duolingo.yaml"])
 DUOLINGO = RULESET.compiled["lifecycle.duolingo"]
 assert isinstance(DUOLINGO, LifecycleRuleset)
 TODAY = dt.date(2026, 3, 10)
-AS_OF = dt.datetime(2026, 3, 10, 12, tzinfo=dt.timezone.utc)
+AS_OF = dt.datetime(2026, 3, 10, 12, tzinfo=dt.UTC)
 
 
 def table(days_ago: set[int]) -> str:
@@ -31,6 +31,7 @@ def table(days_ago: set[int]) -> str:
     if today and first == 0:
         return "new"
     if today:
+        assert week or month or earlier  # not the first day, so some earlier day exists
         return "current" if week else "reactivated" if month else "resurrected"
     return "at_risk_wau" if week else "at_risk_mau" if month else "dormant"
 

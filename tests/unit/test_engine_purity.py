@@ -45,4 +45,6 @@ def test_engine_source_imports_only_pure_modules() -> None:
                 if top == "strata":
                     assert name.startswith(("strata.engine", "strata.errors")), f"{path.name} imports {name}"
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-                assert node.func.id not in ("open", "exec", "eval", "__import__"), f"{path.name} calls {node.func.id}"
+                assert node.func.id not in ("open", "exec", "eval", "__import__"), (
+                    f"{path.name} calls {node.func.id}"
+                )

@@ -53,7 +53,9 @@ def test_now_and_today_are_the_request_clock() -> None:
 
 
 def test_today_is_the_profiles_local_day() -> None:
-    compiled = ruleset(TEMPLATE.format(expr="\"$today.day == 11\""))
-    late_utc = dt.datetime(2026, 3, 10, 20, 0, tzinfo=dt.timezone.utc)
-    assert compiled.evaluate({"user_id": "u", "timezone": "Asia/Tokyo"}, late_utc).to_dict()["stage"] == "probe"
+    compiled = ruleset(TEMPLATE.format(expr='"$today.day == 11"'))
+    late_utc = dt.datetime(2026, 3, 10, 20, 0, tzinfo=dt.UTC)
+    assert (
+        compiled.evaluate({"user_id": "u", "timezone": "Asia/Tokyo"}, late_utc).to_dict()["stage"] == "probe"
+    )
     assert compiled.evaluate({"user_id": "u"}, late_utc).to_dict()["stage"] == "other"

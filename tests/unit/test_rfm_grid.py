@@ -15,7 +15,7 @@ from tests.conftest import RULES_DIR
 RULESET, _ = load_paths([RULES_DIR / "segment.rfm.yaml"])
 RFM = RULESET.compiled["segment.rfm"]
 assert isinstance(RFM, SegmentRuleset)
-AS_OF = dt.datetime(2026, 3, 10, 12, tzinfo=dt.timezone.utc)
+AS_OF = dt.datetime(2026, 3, 10, 12, tzinfo=dt.UTC)
 
 GRID = {  # DOMAIN.md, R row -> F columns 1..5
     1: ["hibernating", "hibernating", "at_risk", "at_risk", "cant_lose"],
@@ -46,9 +46,23 @@ def test_scores_follow_the_thresholds_from_profiles(days: int | None, orders: in
     decision = RFM.evaluate(
         {"user_id": "u", "last_order_at": last_order, "orders_365d": orders, "spend_365d": spend}, AS_OF
     )
-    expected_r = 1 if days is None else 5 if days <= 7 else 4 if days <= 30 else 3 if days <= 90 else 2 if days <= 180 else 1
+    expected_r = (
+        1
+        if days is None
+        else 5
+        if days <= 7
+        else 4
+        if days <= 30
+        else 3
+        if days <= 90
+        else 2
+        if days <= 180
+        else 1
+    )
     expected_f = 5 if orders >= 20 else 4 if orders >= 10 else 3 if orders >= 5 else 2 if orders >= 2 else 1
-    expected_m = 5 if spend >= 5000 else 4 if spend >= 1000 else 3 if spend >= 300 else 2 if spend >= 100 else 1
+    expected_m = (
+        5 if spend >= 5000 else 4 if spend >= 1000 else 3 if spend >= 300 else 2 if spend >= 100 else 1
+    )
     assert decision.scores == {"r": expected_r, "f": expected_f, "m": expected_m}
     assert decision.segment == GRID[expected_r][expected_f - 1]
 

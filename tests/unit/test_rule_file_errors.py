@@ -55,7 +55,9 @@ def test_duplicate_rule_ids_are_refused() -> None:
 
 
 def test_duplicate_yaml_keys_are_refused_not_silently_overwritten() -> None:
-    (problem,) = problems_of(GOOD.replace("    when: active_today", "    when: active_today\n    when: false"))
+    (problem,) = problems_of(
+        GOOD.replace("    when: active_today", "    when: active_today\n    when: false")
+    )
     assert problem.line == 7 and "duplicate key 'when'" in problem.message
 
 
@@ -105,7 +107,9 @@ def test_every_problem_is_reported_not_just_the_first() -> None:
 
 def test_one_bad_file_loads_nothing() -> None:
     good = parse_rule_file(GOOD, "good.yaml")
-    bad = parse_rule_file(GOOD.replace("lifecycle.test", "lifecycle.bad").replace("active_today", "nope"), "bad.yaml")
+    bad = parse_rule_file(
+        GOOD.replace("lifecycle.test", "lifecycle.bad").replace("active_today", "nope"), "bad.yaml"
+    )
     with pytest.raises(RuleFileError) as caught:
         compile_all([good, bad], SCHEMA)
     assert [p.file for p in caught.value.problems] == ["bad.yaml"]
