@@ -116,3 +116,21 @@ def test_intervention_ranks_skips_cooldowns_and_cuts_to_top_n() -> None:
     assert cooling.skipped[0].id == "high" and cooling.skipped[0].until == AS_OF + dt.timedelta(days=1)
     later = rules.evaluate({"user_id": "u", **sent}, AS_OF + dt.timedelta(days=1))
     assert [a.id for a in later.actions] == ["high", "mid"]
+
+
+def test_incentive_late_event_for_a_past_day_keeps_the_streak() -> None:
+    rules = ruleset(INCENTIVE)
+    profile = {"user_id": "u", "streak_days": 20, "last_checkin_date": "2026-03-10"}
+    late = rules.evaluate(profile, AS_OF, {"type": "checkin", "at": "2026-03-09T10:00:00Z"})
+    assert (late.streak, late.streak_days, late.points_earned) == ("unchanged", 20, 0)
+    assert late.to_dict()["local_day"] == "2026-03-09"
+
+
+def test_case_expectations_match_nested_subsets() -> None:
+    from strata.rulefiles.casetests import matches
+
+    actual = {"actions": [{"id": "a", "reason": "r", "priority": 1}, {"id": "b", "reason": "s"}]}
+    assert matches({"actions": [{"id": "a"}, {"id": "b"}]}, actual)
+    assert not matches({"actions": [{"id": "a"}]}, actual)  # lists compare whole
+    assert not matches({"actions": [{"id": "b"}, {"id": "a"}]}, actual)  # and in order
+    assert not matches({"actions": [{"id": "a", "colour": "x"}, {"id": "b"}]}, actual)

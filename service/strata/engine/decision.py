@@ -72,6 +72,7 @@ class SegmentDecision(Decision):
 @dataclass(frozen=True)
 class IncentiveDecision(Decision):
     event_type: str
+    local_day: dt.date  # the user's calendar day of the event: store as daily_points_date
     points_earned: int
     points_before_cap: int
     capped: bool

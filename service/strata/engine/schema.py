@@ -38,6 +38,8 @@ def parse_datetime(value: Any) -> dt.datetime:
     """An aware datetime from an ISO 8601 string or datetime; naive means UTC."""
     if isinstance(value, dt.datetime):
         parsed = value
+    elif isinstance(value, dt.date):  # a bare day (YAML writes these) is midnight UTC
+        parsed = dt.datetime.combine(value, dt.time())
     elif isinstance(value, str):
         parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
     else:

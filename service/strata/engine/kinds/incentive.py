@@ -112,7 +112,7 @@ class IncentiveRuleset(CompiledRuleset[IncentiveSpec]):
             return "untracked", days
         today = facts.clock.local_date(event.at)
         last = profile["last_checkin_date"]
-        if last == today:
+        if last is not None and today <= last:  # same local day, or a late event for a past day
             return "unchanged", max(days, 1)
         if last == today - dt.timedelta(days=1):
             return "continued", days + 1
@@ -155,11 +155,13 @@ class IncentiveRuleset(CompiledRuleset[IncentiveSpec]):
         held = set(profile["badges"])
         unlocked = [(c, h) for c, h in all_matches(self.name, self.badges, facts) if c.result not in held]
         daily = self._points_today(facts, parsed)
-        daily[parsed.type] = daily.get(parsed.type, 0) + earned
+        if parsed.type in self.points:
+            daily[parsed.type] = daily.get(parsed.type, 0) + earned
         return IncentiveDecision(
             **self.stamp(),
             explanation=(why, *(badge_hit for _, badge_hit in unlocked)),
             event_type=parsed.type,
+            local_day=facts.clock.local_date(parsed.at),
             points_earned=earned,
             points_before_cap=before_cap,
             capped=earned < before_cap,
