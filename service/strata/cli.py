@@ -17,6 +17,10 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from strata.commands.db import db
+from strata.commands.population import population
+from strata.commands.profiles import profiles
+from strata.commands.serve import serve_command
 from strata.engine.decision import Decision
 from strata.engine.schema import parse_datetime
 from strata.errors import StrataError
@@ -131,3 +135,9 @@ def eval_(
         click.echo(json.dumps(decision.to_dict(), indent=2, ensure_ascii=False))
     else:
         _render(decision)
+
+
+main.add_command(serve_command)
+main.add_command(db)
+main.add_command(profiles)
+main.add_command(population)

@@ -85,6 +85,24 @@ class EvaluationError(StrataError):
     code = "evaluation_failed"
 
 
+class DeadlineExceeded(StrataError):
+    """The caller's deadline passed before the decision was made; no work is wasted after it."""
+
+    code = "deadline_exceeded"
+
+
+class ResourceExhausted(StrataError):
+    """A request is larger than the server accepts (body, message or batch size)."""
+
+    code = "resource_exhausted"
+
+
+class Unavailable(StrataError):
+    """A dependency (the profile database) cannot be reached; retrying may succeed."""
+
+    code = "unavailable"
+
+
 ALL_ERRORS: tuple[type[StrataError], ...] = (
     StrataError,
     InvalidArgument,
@@ -93,4 +111,7 @@ ALL_ERRORS: tuple[type[StrataError], ...] = (
     RuleTestFailure,
     NotFound,
     EvaluationError,
+    DeadlineExceeded,
+    ResourceExhausted,
+    Unavailable,
 )

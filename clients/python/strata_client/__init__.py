@@ -1,0 +1,30 @@
+"""strata_client: ask Strata for decisions over REST or gRPC through one interface.
+
+    from strata_client import StrataClient
+    client = StrataClient.rest("http://localhost:8080")   # or StrataClient.grpc("localhost:50051")
+    decision = client.classify_lifecycle(user_id="u1")
+    decision.stage, decision.explanation[0].reason
+
+Results are the protobuf messages of the contract (typed, with stubs) whichever
+transport carried them; failures are ``StrataError`` with a stable ``code``.
+"""
+
+from strata_client._client import StrataClient
+from strata_client._errors import StrataError
+from strata_client._pb.decision_pb2 import (
+    DecideResponse,
+    IncentiveDecision,
+    InterventionDecision,
+    LifecycleDecision,
+    SegmentDecision,
+)
+
+__all__ = [
+    "DecideResponse",
+    "IncentiveDecision",
+    "InterventionDecision",
+    "LifecycleDecision",
+    "SegmentDecision",
+    "StrataClient",
+    "StrataError",
+]

@@ -1,0 +1,111 @@
+"""One client, two backends: the request messages are built once, here."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from google.protobuf import struct_pb2
+from google.protobuf.message import Message
+
+from strata_client._backends import Backend, GrpcBackend, RestBackend
+from strata_client._errors import StrataError
+from strata_client._pb import decision_pb2 as pb
+
+M = TypeVar("M", bound=Message)
+
+
+def _fill(
+    request: M,
+    user_id: str | None,
+    profile: Mapping[str, Any] | None,
+    as_of: dt.datetime | None,
+) -> M:
+    if user_id:
+        request.user_id = user_id  # type: ignore[attr-defined]
+    if profile is not None:
+        struct = struct_pb2.Struct()
+        struct.update(dict(profile))
+        request.profile.CopyFrom(struct)  # type: ignore[attr-defined]
+    if as_of is not None:
+        request.as_of.FromDatetime(as_of.astimezone(dt.UTC))  # type: ignore[attr-defined]
+    return request
+
+
+class StrataClient:
+    """Decisions from a Strata server, with a deadline per call and retries on transient errors."""
+
+    def __init__(self, backend: Backend, *, timeout: float = 2.0, retries: int = 2) -> None:
+        self._backend = backend
+        self.timeout = timeout
+        self.retries = retries
+
+    @classmethod
+    def rest(cls, base_url: str, **options: Any) -> StrataClient:
+        return cls(RestBackend(base_url), **options)
+
+    @classmethod
+    def grpc(cls, target: str, **options: Any) -> StrataClient:
+        return cls(GrpcBackend(target), **options)
+
+    def close(self) -> None:
+        self._backend.close()
+
+    def __enter__(self) -> StrataClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, method: str, request: Message, response: Callable[[], M]) -> M:
+        """Call with a deadline; retry transient failures with jittered backoff."""
+        for attempt in range(self.retries + 1):
+            try:
+                return self._backend.call(method, request, response(), self.timeout)
+            except StrataError as exc:
+                if not exc.transient or attempt == self.retries:
+                    raise
+                time.sleep(min(1.0, 0.05 * 2**attempt) * (0.5 + random.random()))
+        raise AssertionError("unreachable")
+
+    def classify_lifecycle(
+        self, user_id: str | None = None, *, profile: Mapping[str, Any] | None = None,
+        as_of: dt.datetime | None = None, ruleset: str = "",
+    ) -> pb.LifecycleDecision:  # fmt: skip
+        request = _fill(pb.ClassifyLifecycleRequest(ruleset=ruleset), user_id, profile, as_of)
+        return self._call("ClassifyLifecycle", request, pb.LifecycleDecision)
+
+    def assign_segment(
+        self, user_id: str | None = None, *, profile: Mapping[str, Any] | None = None,
+        as_of: dt.datetime | None = None, ruleset: str = "",
+    ) -> pb.SegmentDecision:  # fmt: skip
+        request = _fill(pb.AssignSegmentRequest(ruleset=ruleset), user_id, profile, as_of)
+        return self._call("AssignSegment", request, pb.SegmentDecision)
+
+    def evaluate_incentive(
+        self, event_type: str, user_id: str | None = None, *, profile: Mapping[str, Any] | None = None,
+        as_of: dt.datetime | None = None, ruleset: str = "", count: int = 1, at: dt.datetime | None = None,
+    ) -> pb.IncentiveDecision:  # fmt: skip
+        request = _fill(pb.EvaluateIncentiveRequest(ruleset=ruleset), user_id, profile, as_of)
+        request.event.type = event_type
+        request.event.count = count
+        if at is not None:
+            request.event.at.FromDatetime(at.astimezone(dt.UTC))
+        return self._call("EvaluateIncentive", request, pb.IncentiveDecision)
+
+    def recommend_intervention(
+        self, user_id: str | None = None, *, profile: Mapping[str, Any] | None = None,
+        as_of: dt.datetime | None = None, ruleset: str = "",
+    ) -> pb.InterventionDecision:  # fmt: skip
+        request = _fill(pb.RecommendInterventionRequest(ruleset=ruleset), user_id, profile, as_of)
+        return self._call("RecommendIntervention", request, pb.InterventionDecision)
+
+    def decide(
+        self, user_id: str | None = None, *, rulesets: Sequence[str], profile: Mapping[str, Any] | None = None,
+        as_of: dt.datetime | None = None,
+    ) -> pb.DecideResponse:  # fmt: skip
+        request = _fill(pb.DecideRequest(rulesets=list(rulesets)), user_id, profile, as_of)
+        return self._call("Decide", request, pb.DecideResponse)

@@ -1,0 +1,22 @@
+"""The one error type callers handle: never ``grpc.RpcError`` or ``requests`` exceptions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+TRANSIENT_CODES = frozenset({"unavailable", "deadline_exceeded", "resource_exhausted"})
+
+
+class StrataError(Exception):
+    """A failed call: the server's stable ``code``, its message and located details."""
+
+    def __init__(self, code: str, message: str, errors: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.errors = errors or []
+
+    @property
+    def transient(self) -> bool:
+        """Worth retrying: the server was unreachable or overloaded, not the request wrong."""
+        return self.code in TRANSIENT_CODES

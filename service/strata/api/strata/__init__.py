@@ -1,0 +1,1 @@
+"""Generated: the strata proto namespace."""

@@ -1,0 +1,1 @@
+"""Subcommands of `strata`, one module each, registered in `strata.cli`."""

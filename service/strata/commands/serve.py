@@ -1,0 +1,121 @@
+"""``strata serve``: both transports in one process, configured from ``STRATA_*``.
+
+``--demo`` is what ``make run`` uses on a fresh machine: it migrates the
+database, stores a few example users (``demo-*``) and prints one call for
+each transport to copy.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from strata.config import Settings
+from strata.errors import StrataError
+from strata.profiles import ProfileStore
+from strata.server import Bound, serve
+from strata.wiring import build_services
+
+
+def demo_profiles(today: dt.date) -> list[dict[str, Any]]:
+    """A handful of users in different lifecycle stages, relative to ``today``."""
+
+    def days_ago(n: int) -> str:
+        return (today - dt.timedelta(days=n)).isoformat()
+
+    return [
+        {"user_id": "demo-new", "first_active_date": days_ago(0), "activity_dates": [days_ago(0)]},
+        {
+            "user_id": "demo-current",
+            "registered_at": days_ago(200) + "T09:00:00Z",
+            "first_active_date": days_ago(200),
+            "activity_dates": [days_ago(2), days_ago(1), days_ago(0)],
+            "orders_365d": 12,
+            "spend_365d": 1450.0,
+            "last_order_at": days_ago(5) + "T18:30:00Z",
+            "points": 420,
+            "level": 4,
+            "streak_days": 3,
+            "last_checkin_date": days_ago(1),
+        },
+        {
+            "user_id": "demo-at-risk",
+            "first_active_date": days_ago(90),
+            "activity_dates": [days_ago(40), days_ago(3)],
+            "orders_365d": 2,
+            "spend_365d": 80.0,
+            "last_order_at": days_ago(60) + "T12:00:00Z",
+        },
+        {"user_id": "demo-dormant", "first_active_date": days_ago(400), "activity_dates": [days_ago(75)]},
+    ]
+
+
+def seed_demo(store: ProfileStore) -> list[str]:
+    profiles = demo_profiles(dt.datetime.now(dt.UTC).date())
+    for profile in profiles:
+        store.upsert(profile)
+    return [profile["user_id"] for profile in profiles]
+
+
+def _announce(bound: Bound, users: list[str]) -> None:
+    host = "localhost" if bound.host in ("0.0.0.0", "::", "127.0.0.1") else bound.host
+    user = users[1] if len(users) > 1 else "USER_ID"
+    body = f'{{"user_id": "{user}"}}'
+    click.echo(f"REST  http://{host}:{bound.http_port}  (OpenAPI: /openapi.json, health: /healthz /readyz)")
+    click.echo(f"gRPC  {host}:{bound.grpc_port}  (health and reflection on)")
+    click.echo(f"  curl -s http://{host}:{bound.http_port}/v1/lifecycle:classify -d '{body}'")
+    rpc = "strata.v1.DecisionService/ClassifyLifecycle"
+    click.echo(f"  grpcurl -plaintext -d '{body}' {host}:{bound.grpc_port} {rpc}")
+    click.echo("SIGTERM or Ctrl-C drains in-flight calls and stops.", err=True)
+
+
+@click.command()
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="interface to bind (0.0.0.0 in a container)"
+)
+@click.option("--grpc-port", type=int, help="default: STRATA_GRPC_PORT or 50051")
+@click.option("--http-port", type=int, help="default: STRATA_HTTP_PORT or 8080")
+@click.option(
+    "--rules", "rules_dir", type=click.Path(file_okay=False, path_type=Path), help="default: STRATA_RULES_DIR"
+)
+@click.option("--migrate", is_flag=True, help="migrate the database before serving")
+@click.option("--demo", is_flag=True, help="migrate, store the demo-* users and print example calls")
+@click.option(
+    "--grace", type=float, default=10.0, show_default=True, help="seconds to drain calls on SIGTERM"
+)
+def serve_command(
+    host: str,
+    grpc_port: int | None,
+    http_port: int | None,
+    rules_dir: Path | None,
+    migrate: bool,
+    demo: bool,
+    grace: float,
+) -> None:
+    """Serve decisions over gRPC and REST in one process."""
+    settings = Settings.from_env()
+    if rules_dir is not None:
+        settings = Settings(settings.database_url, rules_dir, settings.grpc_port, settings.http_port)
+    try:
+        services = build_services(settings, run_migrations=migrate or demo)
+        users = seed_demo(services.store) if demo else []
+    except StrataError as exc:
+        click.echo(f"error ({exc.code}): {exc}", err=True)
+        sys.exit(2)
+    serve(
+        services.decisions,
+        services.profiles,
+        host=host,
+        grpc_port=settings.grpc_port if grpc_port is None else grpc_port,
+        http_port=settings.http_port if http_port is None else http_port,
+        grace=grace,
+        ready=services.ready,
+        on_started=lambda bound: _announce(bound, users),
+    )
+
+
+serve_command.name = "serve"

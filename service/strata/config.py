@@ -1,0 +1,63 @@
+"""Settings from the environment, read once at start-up.
+
+Everything a deployment changes lives in ``STRATA_*`` variables so that the
+same image runs on a laptop (SQLite file, no set-up) and in production
+(Postgres URL from the orchestrator). Code takes a ``Settings`` instead of
+reading ``os.environ`` itself, which keeps tests free to pass their own.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_DATABASE_URL = "sqlite:///var/strata.db"
+# service/strata/config.py -> the repository root, where rules/ sits beside service/.
+DEFAULT_RULES_DIR = Path(__file__).resolve().parents[2] / "rules"
+
+
+def _port(environ: Mapping[str, str], name: str, default: int) -> int:
+    text = environ.get(name)
+    if text is None or text == "":
+        return default
+    try:
+        port = int(text)
+    except ValueError:
+        raise ValueError(f"{name}={text!r}: expected a port number") from None
+    if not 0 < port < 65536:
+        raise ValueError(f"{name}={port}: a port is 1..65535")
+    return port
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the database and the rule files are, and which ports to serve on."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    rules_dir: Path = DEFAULT_RULES_DIR
+    grpc_port: int = 50051
+    http_port: int = 8080
+
+    @property
+    def profile_schema_path(self) -> Path:
+        """The profile schema every stored profile is validated against."""
+        return self.rules_dir / "profile.yaml"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Settings from ``STRATA_*`` variables; unset or empty ones keep their defaults.
+
+        Variables: ``STRATA_DATABASE_URL``, ``STRATA_RULES_DIR``,
+        ``STRATA_GRPC_PORT``, ``STRATA_HTTP_PORT``. A malformed value raises
+        ``ValueError`` naming the variable, so a bad deployment fails at once.
+        """
+        env = os.environ if environ is None else environ
+        rules_dir = env.get("STRATA_RULES_DIR")
+        return cls(
+            database_url=env.get("STRATA_DATABASE_URL") or DEFAULT_DATABASE_URL,
+            rules_dir=Path(rules_dir) if rules_dir else DEFAULT_RULES_DIR,
+            grpc_port=_port(env, "STRATA_GRPC_PORT", 50051),
+            http_port=_port(env, "STRATA_HTTP_PORT", 8080),
+        )

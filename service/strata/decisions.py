@@ -1,0 +1,246 @@
+"""Decision use cases: resolve the rulesets, assemble the profile, let the engine decide.
+
+Transports (gRPC, REST, the CLI) call this and nothing below it, so every
+transport applies the same defaults, merges profiles the same way and fails
+with the same errors. The order of work is deliberate:
+
+1. rulesets are resolved first: an unknown name fails before any I/O;
+2. the deadline is checked before and after the profile is loaded, so a
+   caller that has given up costs no evaluation;
+3. the merged profile is parsed once, however many decisions are asked for;
+4. every decision of one call sees one clock (``as_of``, or now).
+
+Pure Python: no transport, no database imports.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from strata.engine import CompiledRuleset
+from strata.engine.decision import (
+    Decision,
+    IncentiveDecision,
+    InterventionDecision,
+    LifecycleDecision,
+    SegmentDecision,
+)
+from strata.engine.facts import Clock
+from strata.errors import DeadlineExceeded, InvalidArgument, NotFound, Problem, ResourceExhausted, StrataError
+from strata.profiles import ProfileReader, check_same_user, parse_profile
+from strata.rulefiles.loader import RuleSet
+
+#: The ruleset that answers a kind when a request names none.
+DEFAULT_RULESETS: Mapping[str, str] = {
+    "lifecycle": "lifecycle.duolingo",
+    "segment": "segment.rfm",
+    "incentive": "incentive.levels",
+    "intervention": "intervention.default",
+}
+MAX_BATCH = 1000
+
+D = TypeVar("D", bound=Decision)
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def deadline_after(seconds: float | None) -> float | None:
+    """A ``time.monotonic()`` deadline from a remaining time (None: no deadline)."""
+    return None if seconds is None else time.monotonic() + seconds
+
+
+def check_deadline(deadline: float | None, stage: str) -> None:
+    """Stop when the caller's deadline has passed: nobody is waiting for the answer."""
+    if deadline is not None and time.monotonic() >= deadline:
+        raise DeadlineExceeded(f"deadline exceeded {stage}")
+
+
+@dataclass(frozen=True)
+class DecisionRequest:
+    """One decision of one kind; ``ruleset`` empty means the kind's default."""
+
+    user_id: str = ""
+    profile: Mapping[str, Any] | None = None
+    as_of: dt.datetime | None = None
+    ruleset: str = ""
+    event: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class DecideRequest:
+    """Several decisions for one user: each entry of ``rulesets`` is a kind or a ruleset name."""
+
+    user_id: str = ""
+    profile: Mapping[str, Any] | None = None
+    as_of: dt.datetime | None = None
+    rulesets: tuple[str, ...] = ()
+    event: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class DecideResult:
+    user_id: str
+    decisions: tuple[Decision, ...]
+
+
+class DecisionService:
+    """The decision use cases over one loaded set of rulesets and an optional profile store.
+
+    Without a store, requests must carry their profile inline; naming only a
+    user then fails as an unknown user, like a user missing from the store.
+    """
+
+    def __init__(
+        self,
+        rules: RuleSet,
+        profiles: ProfileReader | None = None,
+        *,
+        now: Callable[[], dt.datetime] = utc_now,
+        max_batch: int = MAX_BATCH,
+    ) -> None:
+        self.rules = rules
+        self.profiles = profiles
+        self.now = now
+        self.max_batch = max_batch
+
+    # one kind --------------------------------------------------------------
+
+    def classify_lifecycle(
+        self, request: DecisionRequest, deadline: float | None = None
+    ) -> LifecycleDecision:
+        return self._single("lifecycle", LifecycleDecision, request, deadline)
+
+    def assign_segment(self, request: DecisionRequest, deadline: float | None = None) -> SegmentDecision:
+        return self._single("segment", SegmentDecision, request, deadline)
+
+    def evaluate_incentive(
+        self, request: DecisionRequest, deadline: float | None = None
+    ) -> IncentiveDecision:
+        return self._single("incentive", IncentiveDecision, request, deadline)
+
+    def recommend_intervention(
+        self, request: DecisionRequest, deadline: float | None = None
+    ) -> InterventionDecision:
+        return self._single("intervention", InterventionDecision, request, deadline)
+
+    def _single(self, kind: str, result: type[D], request: DecisionRequest, deadline: float | None) -> D:
+        compiled = self.resolve(request.ruleset or kind, "ruleset", kind)
+        _, decisions = self._run(
+            request.user_id, request.profile, request.as_of, [compiled], request.event, deadline
+        )
+        decision = decisions[0]
+        if not isinstance(decision, result):  # resolve() checked the kind: a bug if reached
+            raise TypeError(f"{compiled.name} answered a {type(decision).__name__}, not a {result.__name__}")
+        return decision
+
+    # several kinds, many users -----------------------------------------------
+
+    def decide(self, request: DecideRequest, deadline: float | None = None) -> DecideResult:
+        """Every requested decision for one user, in the order asked."""
+        if not request.rulesets:
+            raise InvalidArgument(
+                "name at least one kind or ruleset",
+                [Problem(f"expected entries such as {', '.join(DEFAULT_RULESETS)}", field="rulesets")],
+            )
+        compiled = [self.resolve(name, f"rulesets.{index}") for index, name in enumerate(request.rulesets)]
+        user_id, decisions = self._run(
+            request.user_id, request.profile, request.as_of, compiled, request.event, deadline
+        )
+        return DecideResult(user_id, decisions)
+
+    def decide_batch(
+        self, requests: Sequence[DecideRequest], deadline: float | None = None
+    ) -> list[DecideResult | StrataError]:
+        """Each request answered on its own: one unknown user does not fail the others.
+
+        A passed deadline fails the whole call, since nobody waits for the rest.
+        """
+        if len(requests) > self.max_batch:
+            raise ResourceExhausted(
+                f"a batch holds at most {self.max_batch} requests",
+                [Problem(f"got {len(requests)}", field="requests")],
+            )
+        now = self.now()
+        results: list[DecideResult | StrataError] = []
+        for request in requests:
+            check_deadline(deadline, "during the batch")
+            if request.as_of is None:
+                request = DecideRequest(
+                    request.user_id, request.profile, now, request.rulesets, request.event
+                )
+            try:
+                results.append(self.decide(request, deadline))
+            except DeadlineExceeded:
+                raise
+            except StrataError as exc:
+                results.append(exc)
+        return results
+
+    # shared steps ----------------------------------------------------------
+
+    def resolve(self, name: str, field: str, kind: str | None = None) -> CompiledRuleset[Any]:
+        """A ruleset by name, or a kind's default; ``kind`` also checks the ruleset's kind."""
+        name = DEFAULT_RULESETS.get(name, name)
+        if name not in self.rules.compiled:
+            raise NotFound(f"no ruleset named {name!r}", [Problem("unknown ruleset", field=field)])
+        compiled = self.rules.compiled[name]
+        if kind is not None and compiled.kind != kind:
+            raise InvalidArgument(
+                f"ruleset {name!r} is a {compiled.kind} ruleset, not {kind}",
+                [Problem(f"expected a {kind} ruleset", field=field)],
+            )
+        return compiled
+
+    def profile(
+        self, user_id: str, inline: Mapping[str, Any] | None, deadline: float | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        """The user's id and raw profile: stored fields, overridden by inline ones.
+
+        The store is read only when the request names ``user_id``; a request
+        with only an inline profile is judged on exactly what it sent.
+        """
+        if inline is not None and not isinstance(inline, Mapping):
+            raise InvalidArgument(
+                "a profile must be a JSON object", [Problem("not an object", field="profile")]
+            )
+        if not user_id:
+            if inline is None:
+                raise InvalidArgument(
+                    "name a user_id or send a profile", [Problem("missing", field="user_id")]
+                )
+            raw = dict(inline)
+            inline_id = raw.get("user_id")
+            return (inline_id if isinstance(inline_id, str) else ""), raw
+        if inline is not None:
+            check_same_user(user_id, inline)
+        check_deadline(deadline, "before loading the profile")
+        stored = self.profiles.get(user_id) if self.profiles is not None else None
+        check_deadline(deadline, "after loading the profile")
+        if stored is None and inline is None:
+            raise NotFound(f"no profile for user {user_id!r}", [Problem("unknown user", field="user_id")])
+        return user_id, {**(stored or {}), **(inline or {}), "user_id": user_id}
+
+    def _run(
+        self,
+        user_id: str,
+        inline: Mapping[str, Any] | None,
+        as_of: dt.datetime | None,
+        rulesets: Sequence[CompiledRuleset[Any]],
+        event: Mapping[str, Any] | None,
+        deadline: float | None,
+    ) -> tuple[str, tuple[Decision, ...]]:
+        user_id, raw = self.profile(user_id, inline, deadline)
+        profile = parse_profile(self.rules.schema, raw)
+        instant = as_of or self.now()
+        clock = Clock.for_profile(instant if instant.tzinfo else instant.replace(tzinfo=dt.UTC), profile)
+        decisions = []
+        for compiled in rulesets:
+            check_deadline(deadline, f"before {compiled.name}")
+            decisions.append(compiled.decide(compiled.facts(profile, clock), event))
+        return user_id, tuple(decisions)

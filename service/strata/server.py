@@ -1,0 +1,95 @@
+"""Both transports in one process, for development and small deployments.
+
+``strata serve`` runs this. Production REST runs under gunicorn instead
+(``gunicorn 'strata.transport.wsgi:app'``), beside a gRPC process; the
+shutdown contract is the same: on SIGTERM, health turns NOT_SERVING, no new
+calls are taken, calls in flight finish (up to ``grace`` seconds), then the
+process exits.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import FrameType
+
+from grpc_health.v1 import health
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from strata.decisions import DecisionService
+from strata.profiles import ProfileService
+from strata.transport import grpc_server
+from strata.transport.http import create_app
+
+
+@dataclass(frozen=True)
+class Bound:
+    """The addresses a started server listens on."""
+
+    host: str
+    grpc_port: int
+    http_port: int
+
+
+def grpc_address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def serve(
+    decisions: DecisionService,
+    profiles: ProfileService | None = None,
+    *,
+    host: str = "127.0.0.1",
+    grpc_port: int = 50051,
+    http_port: int = 8080,
+    grace: float = 10.0,
+    grpc_workers: int = 16,
+    ready: Callable[[], bool] | None = None,
+    on_started: Callable[[Bound], None] | None = None,
+    stop: threading.Event | None = None,
+) -> None:
+    """Serve gRPC and REST until SIGTERM or SIGINT (or ``stop`` is set), then drain.
+
+    Ports may be 0 (tests): ``on_started`` receives the ones bound. Signal
+    handlers are installed only when called from the main thread.
+    """
+    stop = stop or threading.Event()
+    health_servicer = health.HealthServicer()
+    server, bound_grpc = grpc_server.create_server(
+        decisions,
+        grpc_address(host, grpc_port),
+        profiles=profiles,
+        health_servicer=health_servicer,
+        max_workers=grpc_workers,
+    )
+    http: BaseWSGIServer = make_server(
+        host, http_port, create_app(decisions, profiles, ready=ready), threaded=True
+    )
+    # Non-daemon request threads are joined by server_close(): that is the HTTP drain.
+    http.daemon_threads = False  # type: ignore[attr-defined]
+    http.block_on_close = True  # type: ignore[attr-defined]
+
+    if threading.current_thread() is threading.main_thread():
+
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            stop.set()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+
+    server.start()
+    http_thread = threading.Thread(target=http.serve_forever, name="strata-http", daemon=True)
+    http_thread.start()
+    if on_started:
+        on_started(Bound(host, bound_grpc, http.server_port))
+    try:
+        while not stop.wait(0.1):
+            pass
+    finally:
+        health_servicer.enter_graceful_shutdown()
+        http.shutdown()  # no new HTTP requests
+        grpc_server.stop(server, grace)  # no new RPCs; in-flight ones finish
+        http.server_close()  # waits for in-flight HTTP requests
+        http_thread.join(grace)

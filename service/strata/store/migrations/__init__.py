@@ -1,0 +1,1 @@
+"""Alembic migrations for the Strata database (run them with ``strata db migrate``)."""

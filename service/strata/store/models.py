@@ -1,0 +1,89 @@
+"""The tables: one row per user profile.
+
+A profile is stored twice over, on purpose. ``data`` holds the whole
+validated document, so the service answers ``get`` from one column and a new
+field in ``rules/profile.yaml`` needs no migration to be stored. The fields
+that population-wide SQL filters and aggregates on (activity, orders,
+contribution, incentives) are also real, typed columns, so that an impact
+preview over millions of users is a plain indexed query instead of JSON
+extraction. Both are written together from the same parsed profile.
+
+Instants are ``timestamp with time zone`` in UTC; calendar days (in the
+user's own zone) are ``date``; integers are 64-bit because counters such as
+``followers_count`` and ``points`` are unbounded in the schema.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, cast
+
+from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, Double, MetaData, Table, Text, func
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Stable constraint and index names, so that later migrations can refer to them.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# JSONB on Postgres (indexable, compact, containment operators); JSON text elsewhere.
+JSONDocument = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Base(DeclarativeBase):
+    """Declarative base carrying the naming convention every table shares."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {  # noqa: RUF012 (SQLAlchemy reads this class attribute)
+        str: Text(),
+        int: BigInteger(),
+        float: Double(),
+        bool: Boolean(),
+        dt.date: Date(),
+        dt.datetime: DateTime(timezone=True),
+    }
+
+
+class Profile(Base):
+    """A user's profile: the full JSON document plus its queryable fields as columns."""
+
+    __tablename__ = "profiles"
+
+    user_id: Mapped[str] = mapped_column(primary_key=True)
+    registered_at: Mapped[dt.datetime | None] = mapped_column(index=True)
+    timezone: Mapped[str]
+    first_active_date: Mapped[dt.date | None]
+    last_active_at: Mapped[dt.datetime | None] = mapped_column(index=True)
+    last_order_at: Mapped[dt.datetime | None] = mapped_column(index=True)
+    orders_365d: Mapped[int]
+    spend_365d: Mapped[float]
+    followers_count: Mapped[int]
+    posts_30d: Mapped[int]
+    likes_received_30d: Mapped[int]
+    comments_30d: Mapped[int]
+    shares_30d: Mapped[int]
+    likes_given_30d: Mapped[int]
+    is_signed_kol: Mapped[bool]
+    profile_fields_completed: Mapped[int]
+    following_count: Mapped[int]
+    points: Mapped[int]
+    level: Mapped[int]
+    streak_days: Mapped[int]
+    last_checkin_date: Mapped[dt.date | None]
+    membership: Mapped[str | None]
+    data: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    updated_at: Mapped[dt.datetime] = mapped_column(server_default=func.now(), index=True)
+
+
+PROFILES = cast(Table, Profile.__table__)  # declarative classes type it as the wider FromClause
+# The columns that mirror a profile field, in table order (user_id first).
+FIELD_COLUMNS: tuple[str, ...] = tuple(
+    c.name for c in PROFILES.columns if c.name not in ("data", "updated_at")
+)
+# Every column a write sets, in table order: the fields, then the document and the write time.
+WRITE_COLUMNS: tuple[str, ...] = (*FIELD_COLUMNS, "data", "updated_at")

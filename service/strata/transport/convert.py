@@ -1,0 +1,328 @@
+"""The one place that converts between wire messages and the domain.
+
+Both transports go through here: gRPC receives the messages directly, REST
+parses JSON into the very same messages (``message_from_json``) and prints
+them back (``message_to_json``), the grpc-gateway way. So a REST body is the
+protobuf JSON mapping of the gRPC message, with the proto field names
+(``user_id``; the lowerCamelCase names are accepted on input too), and
+fields without presence printed even when zero (``level_up: false`` is an
+answer, not a gap).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+import orjson
+from google.protobuf import json_format, struct_pb2, timestamp_pb2
+from google.protobuf.message import Message
+
+from strata.api.strata.v1 import decision_pb2 as pb
+from strata.api.strata.v1 import profile_pb2 as profile_pb
+from strata.decisions import DecideRequest, DecideResult, DecisionRequest
+from strata.engine.decision import (
+    Decision,
+    IncentiveDecision,
+    InterventionDecision,
+    LifecycleDecision,
+    RuleHit,
+    SegmentDecision,
+)
+from strata.errors import InvalidArgument, Problem, StrataError
+
+M = TypeVar("M", bound=Message)
+SingleRequest = (
+    pb.ClassifyLifecycleRequest
+    | pb.AssignSegmentRequest
+    | pb.EvaluateIncentiveRequest
+    | pb.RecommendInterventionRequest
+)
+DecisionMessage = pb.LifecycleDecision | pb.SegmentDecision | pb.IncentiveDecision | pb.InterventionDecision
+_EXACT_FLOAT = 2**53
+
+# JSON ----------------------------------------------------------------------
+
+
+def _integral(value: Any) -> Any:
+    """Struct numbers are doubles; print the whole ones as integers (``5``, not ``5.0``)."""
+    if isinstance(value, float):
+        return int(value) if value.is_integer() and abs(value) < _EXACT_FLOAT else value
+    if isinstance(value, dict):
+        return {key: _integral(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_integral(item) for item in value]
+    return value
+
+
+def message_to_json(message: Message) -> dict[str, Any]:
+    """The protobuf JSON mapping of ``message``: what REST returns."""
+    data = json_format.MessageToDict(
+        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+    result: dict[str, Any] = _integral(data)
+    return result
+
+
+def _field_path(text: str) -> str | None:
+    """The field a json_format error is about, as a dotted path (``event.count``)."""
+    path = re.findall(r"Failed to parse (\w+) field", text)
+    unknown = re.search(r'has no field named "([^"]+)"', text)
+    if unknown:
+        path.append(unknown.group(1))
+    return ".".join(path) or None
+
+
+def message_from_dict(data: Any, message: M) -> M:
+    """Fill ``message`` from parsed JSON; a mismatch names the field."""
+    if not isinstance(data, dict):
+        raise InvalidArgument(
+            "the request body must be a JSON object", [Problem(f"got {type(data).__name__}", field="body")]
+        )
+    try:
+        json_format.ParseDict(data, message)
+    except (json_format.ParseError, ValueError, TypeError) as exc:
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InvalidArgument(
+            f"the request body is not a valid {message.DESCRIPTOR.name}",
+            [Problem(text, field=_field_path(text))],
+        ) from None
+    return message
+
+
+def message_from_json(body: bytes, message: M) -> M:
+    """Parse a REST body into ``message``; invalid JSON is an invalid argument saying where."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        problem = "the body is empty" if not body.strip() else str(exc)
+        raise InvalidArgument(
+            "the request body is not valid JSON", [Problem(problem, field="body")]
+        ) from None
+    return message_from_dict(data, message)
+
+
+# well-known types ------------------------------------------------------------
+
+
+def value_to_python(value: struct_pb2.Value) -> Any:
+    kind = value.WhichOneof("kind")
+    if kind == "number_value":
+        number = value.number_value
+        return int(number) if number.is_integer() and abs(number) < _EXACT_FLOAT else number
+    if kind == "string_value":
+        return value.string_value
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "struct_value":
+        return struct_to_dict(value.struct_value)
+    if kind == "list_value":
+        return [value_to_python(item) for item in value.list_value.values]
+    return None
+
+
+def struct_to_dict(struct: struct_pb2.Struct) -> dict[str, Any]:
+    """A Struct as plain Python; whole numbers become ints (the profile schema has integers)."""
+    return {key: value_to_python(value) for key, value in struct.fields.items()}
+
+
+def dict_to_struct(data: Mapping[str, Any]) -> struct_pb2.Struct:
+    struct = struct_pb2.Struct()
+    struct.update(data)
+    return struct
+
+
+def to_datetime(timestamp: timestamp_pb2.Timestamp) -> dt.datetime:
+    return timestamp.ToDatetime(tzinfo=dt.UTC)
+
+
+def to_timestamp(instant: dt.datetime) -> timestamp_pb2.Timestamp:
+    timestamp = timestamp_pb2.Timestamp()
+    timestamp.FromDatetime(instant if instant.tzinfo else instant.replace(tzinfo=dt.UTC))
+    return timestamp
+
+
+# requests --------------------------------------------------------------------
+
+
+def event_to_dict(event: pb.Event) -> dict[str, Any]:
+    """The engine's event mapping: ``at`` and ``count`` only when sent, so defaults apply."""
+    result: dict[str, Any] = {"type": event.type}
+    if event.HasField("at"):
+        result["at"] = to_datetime(event.at)
+    if event.HasField("count"):
+        result["count"] = event.count
+    return result
+
+
+def decision_request(message: SingleRequest) -> DecisionRequest:
+    event = None
+    if isinstance(message, pb.EvaluateIncentiveRequest) and message.HasField("event"):
+        event = event_to_dict(message.event)
+    return DecisionRequest(
+        user_id=message.user_id,
+        profile=struct_to_dict(message.profile) if message.HasField("profile") else None,
+        as_of=to_datetime(message.as_of) if message.HasField("as_of") else None,
+        ruleset=message.ruleset,
+        event=event,
+    )
+
+
+def decide_request(message: pb.DecideRequest) -> DecideRequest:
+    return DecideRequest(
+        user_id=message.user_id,
+        profile=struct_to_dict(message.profile) if message.HasField("profile") else None,
+        as_of=to_datetime(message.as_of) if message.HasField("as_of") else None,
+        rulesets=tuple(message.rulesets),
+        event=event_to_dict(message.event) if message.HasField("event") else None,
+    )
+
+
+# decisions -------------------------------------------------------------------
+
+
+def _hit(hit: RuleHit) -> pb.RuleHit:
+    message = pb.RuleHit(rule=hit.rule, reason=hit.reason)
+    message.facts.SetInParent()  # a rule that read no facts still says so: "facts": {}
+    message.facts.update(hit.facts)
+    return message
+
+
+def _stamp(decision: Decision) -> dict[str, Any]:
+    return {
+        "ruleset": decision.ruleset,
+        "checksum": decision.checksum,
+        "explanation": [_hit(hit) for hit in decision.explanation],
+    }
+
+
+def lifecycle_to_proto(decision: LifecycleDecision) -> pb.LifecycleDecision:
+    return pb.LifecycleDecision(**_stamp(decision), stage=decision.stage)
+
+
+def segment_to_proto(decision: SegmentDecision) -> pb.SegmentDecision:
+    return pb.SegmentDecision(
+        **_stamp(decision), segment=decision.segment, scores=decision.scores, tags=decision.tags
+    )
+
+
+def incentive_to_proto(decision: IncentiveDecision) -> pb.IncentiveDecision:
+    return pb.IncentiveDecision(
+        **_stamp(decision),
+        event_type=decision.event_type,
+        local_day=decision.local_day.isoformat(),
+        points_earned=decision.points_earned,
+        points_before_cap=decision.points_before_cap,
+        capped=decision.capped,
+        points_total=decision.points_total,
+        daily_points=decision.daily_points,
+        streak=decision.streak,
+        streak_days=decision.streak_days,
+        level=decision.level,
+        previous_level=decision.previous_level,
+        level_up=decision.level_up,
+        badges_unlocked=decision.badges_unlocked,
+        privileges=decision.privileges,
+    )
+
+
+def intervention_to_proto(decision: InterventionDecision) -> pb.InterventionDecision:
+    message = pb.InterventionDecision(**_stamp(decision))
+    for action in decision.actions:
+        item = message.actions.add(
+            id=action.id,
+            channel=action.channel,
+            priority=action.priority,
+            reason=action.reason,
+            cooldown_seconds=action.cooldown_seconds,
+        )
+        if action.template is not None:
+            item.template = action.template
+        if action.offer is not None:
+            item.offer = action.offer
+    for skipped in decision.skipped:
+        entry = message.skipped.add(id=skipped.id, why=skipped.why)
+        if skipped.until is not None:
+            entry.until.CopyFrom(to_timestamp(skipped.until))
+    if decision.stage is not None:
+        message.stage = decision.stage
+    if decision.segment is not None:
+        message.segment = decision.segment
+    return message
+
+
+def decision_to_proto(decision: Decision) -> DecisionMessage:
+    """The kind's own message for a decision."""
+    if isinstance(decision, LifecycleDecision):
+        return lifecycle_to_proto(decision)
+    if isinstance(decision, SegmentDecision):
+        return segment_to_proto(decision)
+    if isinstance(decision, IncentiveDecision):
+        return incentive_to_proto(decision)
+    if isinstance(decision, InterventionDecision):
+        return intervention_to_proto(decision)
+    raise TypeError(f"no wire message for {type(decision).__name__}")
+
+
+def wrap_decision(decision: Decision) -> pb.Decision:
+    """A decision in the ``Decision`` oneof, under its kind."""
+    message = decision_to_proto(decision)
+    if isinstance(message, pb.LifecycleDecision):
+        return pb.Decision(lifecycle=message)
+    if isinstance(message, pb.SegmentDecision):
+        return pb.Decision(segment=message)
+    if isinstance(message, pb.IncentiveDecision):
+        return pb.Decision(incentive=message)
+    return pb.Decision(intervention=message)
+
+
+def decide_response(result: DecideResult) -> pb.DecideResponse:
+    return pb.DecideResponse(
+        user_id=result.user_id, decisions=[wrap_decision(decision) for decision in result.decisions]
+    )
+
+
+def batch_response(results: list[DecideResult | StrataError]) -> pb.DecideBatchResponse:
+    return pb.DecideBatchResponse(
+        results=[
+            pb.DecideBatchResult(error=error_message(result))
+            if isinstance(result, StrataError)
+            else pb.DecideBatchResult(response=decide_response(result))
+            for result in results
+        ]
+    )
+
+
+# errors and profiles -----------------------------------------------------------
+
+
+def summary(error: StrataError) -> str:
+    """The message plus the first problem, so a one-line status names the field."""
+    if not error.problems:
+        return error.message
+    more = len(error.problems) - 1
+    return f"{error.message}: {error.problems[0]}" + (f" (and {more} more)" if more else "")
+
+
+def _detail(problem: Problem) -> pb.ErrorDetail:
+    detail = pb.ErrorDetail(message=problem.message)
+    if problem.file is not None:
+        detail.file = problem.file
+    if problem.line is not None:
+        detail.line = problem.line
+    if problem.rule is not None:
+        detail.rule = problem.rule
+    if problem.field is not None:
+        detail.field = problem.field
+    return detail
+
+
+def error_message(error: StrataError) -> pb.Error:
+    """The ``strata.v1.Error`` envelope of an error."""
+    return pb.Error(code=error.code, message=summary(error), errors=[_detail(p) for p in error.problems])
+
+
+def profile_to_proto(profile: Mapping[str, Any]) -> profile_pb.Profile:
+    return profile_pb.Profile(user_id=str(profile.get("user_id", "")), profile=dict_to_struct(profile))

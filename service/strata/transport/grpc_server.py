@@ -1,0 +1,129 @@
+"""The gRPC transport: the RPCs of ``operations.ROUTES``, health, reflection.
+
+Thin on purpose: a handler turns the call's remaining time into a deadline,
+calls the shared operation, and on failure sets the status from the one
+error table with the JSON envelope in trailing metadata (``strata-error-bin``)
+so gRPC callers get the same error document as REST callers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent import futures
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from google.protobuf.message import DecodeError, Message
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from strata.decisions import DecisionService, deadline_after
+from strata.errors import InvalidArgument, Problem
+from strata.profiles import ProfileService
+from strata.transport.errors import GRPC_ERROR_KEY, as_strata_error, envelope_bytes, status_of, summary
+from strata.transport.operations import DECISION_SERVICE, PROFILE_SERVICE, ROUTES, Operations, Route
+
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+SERVICES = (DECISION_SERVICE, PROFILE_SERVICE)
+
+
+@dataclass(frozen=True)
+class Malformed:
+    """A request whose bytes do not decode: answered as invalid_argument, like invalid JSON on REST.
+
+    (A deserializer that raises would make gRPC answer INTERNAL instead.)
+    """
+
+    error: InvalidArgument
+
+
+def _deserializer(message_type: type[Message]) -> Callable[[bytes], Message | Malformed]:
+    def deserialize(data: bytes) -> Message | Malformed:
+        try:
+            return message_type.FromString(data)
+        except DecodeError as exc:
+            name = message_type.DESCRIPTOR.name
+            problem = Problem(str(exc) or "cannot decode", field="body")
+            return Malformed(InvalidArgument(f"the request is not a valid {name}", [problem]))
+
+    return deserialize
+
+
+def _handler(
+    operations: Operations, route: Route
+) -> Callable[[Message | Malformed, grpc.ServicerContext], Message]:
+    def handle(request: Message | Malformed, context: grpc.ServicerContext) -> Message:
+        remaining: float | None = context.time_remaining()
+        try:
+            if isinstance(request, Malformed):
+                raise request.error
+            return operations.call(route.rpc, request, deadline_after(remaining))
+        except Exception as exc:
+            error = as_strata_error(exc)
+            context.set_trailing_metadata(((GRPC_ERROR_KEY, envelope_bytes(error)),))
+            context.abort(status_of(error).grpc, summary(error))
+
+    handle.__name__ = route.rpc
+    return handle
+
+
+def add_services(server: grpc.Server, operations: Operations) -> None:
+    """Register every RPC of ``ROUTES`` on ``server``, grouped by service."""
+    by_service: dict[str, dict[str, grpc.RpcMethodHandler[Any, Any]]] = {}
+    for route in ROUTES:
+        by_service.setdefault(route.service, {})[route.rpc] = grpc.unary_unary_rpc_method_handler(
+            _handler(operations, route),
+            request_deserializer=_deserializer(route.request),
+            response_serializer=route.response.SerializeToString,
+        )
+    for service, handlers in by_service.items():
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, handlers),))
+        server.add_registered_method_handlers(service, handlers)
+
+
+def create_server(
+    service: DecisionService,
+    address: str = "[::]:0",
+    *,
+    profiles: ProfileService | None = None,
+    health_servicer: health.HealthServicer | None = None,
+    max_workers: int = 16,
+    max_message_bytes: int = MAX_MESSAGE_BYTES,
+) -> tuple[grpc.Server, int]:
+    """A configured, not yet started server and the port it bound (``:0`` picks one).
+
+    The standard health service reports SERVING for "" and both services once
+    started; pass your own ``health_servicer`` to flip it to NOT_SERVING
+    before a graceful stop (see ``stop``).
+    """
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="strata-grpc"),
+        options=[
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", max_message_bytes),
+        ],
+    )
+    add_services(server, Operations(service, profiles))
+    health_servicer = health_servicer or health.HealthServicer()
+    for name in ("", *SERVICES):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (*SERVICES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+        server,
+    )
+    port = server.add_insecure_port(address)
+    if port == 0:
+        raise OSError(f"cannot bind gRPC address {address!r}")
+    return server, port
+
+
+def stop(server: grpc.Server, grace: float, health_servicer: health.HealthServicer | None = None) -> None:
+    """Stop taking calls, let in-flight ones finish for up to ``grace`` seconds, then return.
+
+    Health turns NOT_SERVING first so load balancers stop routing here.
+    """
+    if health_servicer is not None:
+        health_servicer.enter_graceful_shutdown()
+    server.stop(grace).wait()

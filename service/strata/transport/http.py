@@ -1,0 +1,127 @@
+"""The REST transport (Flask): the routes of ``operations.ROUTES``, grpc-gateway style.
+
+A body is the protobuf JSON mapping of the RPC's request message; path
+parameters fill the named fields; the response is the JSON mapping of the
+response message. The caller's deadline travels in the ``Grpc-Timeout``
+header, as grpc-gateway forwards it. Errors are the ``strata.v1.Error``
+envelope with the status from the one error table, including the framework's
+own failures (unknown route, oversized or malformed body).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from strata.decisions import DecisionService, deadline_after
+from strata.errors import InvalidArgument, NotFound, Problem, ResourceExhausted, StrataError, Unavailable
+from strata.profiles import ProfileService
+from strata.transport.convert import message_from_json, message_to_json
+from strata.transport.errors import as_strata_error, envelope, status_of
+from strata.transport.openapi import openapi_document
+from strata.transport.operations import ROUTES, Operations, Route
+
+MAX_BODY_BYTES = 4 * 1024 * 1024
+_TIMEOUT = re.compile(r"^(\d{1,8})([HMSmun])$")
+_TIMEOUT_UNITS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
+
+
+def json_response(data: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(data), status=status, mimetype="application/json")
+
+
+def error_response(error: StrataError, status: int | None = None) -> Response:
+    return json_response(envelope(error), status or status_of(error).http)
+
+
+def parse_timeout(header: str | None) -> float | None:
+    """Seconds from a ``Grpc-Timeout`` header value such as ``250m`` (None: no deadline)."""
+    if header is None:
+        return None
+    match = _TIMEOUT.match(header.strip())
+    if not match:
+        raise InvalidArgument(
+            "invalid Grpc-Timeout header",
+            [Problem("expected 1-8 digits and a unit (H, M, S, m, u, n), e.g. 250m", field="Grpc-Timeout")],
+        )
+    return int(match.group(1)) * _TIMEOUT_UNITS[match.group(2)]
+
+
+def _framework_error(exc: HTTPException) -> tuple[StrataError, int]:
+    """The framework's own refusals, in the envelope and codes of the error table."""
+    status = exc.code or 500
+    if isinstance(exc, RequestEntityTooLarge):
+        limit = request.max_content_length
+        return ResourceExhausted(
+            "the request body is too large", [Problem(f"at most {limit} bytes are accepted", field="body")]
+        ), status
+    if status == 404:
+        return NotFound(f"no route {request.method} {request.path}"), status
+    if 400 <= status < 500:  # 405, 415, ...: keep the framework's status, code as a bad request
+        return InvalidArgument(exc.description or exc.name), status
+    return StrataError(exc.description or exc.name), status
+
+
+def _view(operations: Operations, route: Route) -> Callable[..., Response]:
+    def view(**path: str) -> Response:
+        deadline = deadline_after(parse_timeout(request.headers.get("Grpc-Timeout")))
+        message = route.request()
+        if route.body == "*":
+            message_from_json(request.get_data(cache=False), message)
+        elif route.body:
+            message_from_json(request.get_data(cache=False), getattr(message, route.body))
+        for name, value in path.items():
+            setattr(message, name, value)
+        return json_response(message_to_json(operations.call(route.rpc, message, deadline)))
+
+    view.__name__ = route.rpc
+    return view
+
+
+def create_app(
+    service: DecisionService,
+    profiles: ProfileService | None = None,
+    *,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    ready: Callable[[], bool] | None = None,
+) -> Flask:
+    """The REST app. ``ready`` answers /readyz (default: rulesets are loaded)."""
+    app = Flask("strata")
+    app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
+    operations = Operations(service, profiles)
+    document = orjson.dumps(openapi_document(ROUTES))
+
+    for route in ROUTES:
+        flask_path = re.sub(r"\{(\w+)\}", r"<\1>", route.path)
+        app.add_url_rule(
+            flask_path, f"{route.service}.{route.rpc}", _view(operations, route), methods=[route.method]
+        )
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        return json_response({"status": "ok"})
+
+    @app.get("/readyz")
+    def readyz() -> Response:
+        is_ready = ready() if ready is not None else bool(service.rules.compiled)
+        if not is_ready:
+            return error_response(Unavailable("not ready to serve decisions"))
+        return json_response({"status": "ready"})
+
+    @app.get("/openapi.json")
+    def openapi() -> Response:
+        return Response(document, mimetype="application/json")
+
+    @app.errorhandler(Exception)
+    def on_error(exc: Exception) -> Response:
+        if isinstance(exc, HTTPException):
+            error, status = _framework_error(exc)
+            return error_response(error, status)
+        return error_response(as_strata_error(exc))
+
+    return app

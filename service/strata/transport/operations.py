@@ -1,0 +1,162 @@
+"""One function per RPC, wire message in and wire message out, shared by both transports.
+
+The gRPC servicers and the REST routes are loops over ``ROUTES`` that call
+``Operations.call``: parsing the transport's framing is all they do. That is
+what makes "the same request gets the same answer over REST and gRPC" true
+by construction; the e2e tests check it anyway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from google.protobuf.message import Message
+
+from strata.api.strata.v1 import decision_pb2 as pb
+from strata.api.strata.v1 import profile_pb2 as profile_pb
+from strata.decisions import DecisionService
+from strata.errors import Unavailable
+from strata.profiles import ProfileService
+from strata.transport import convert
+
+DECISION_SERVICE = pb.DESCRIPTOR.services_by_name["DecisionService"].full_name
+PROFILE_SERVICE = profile_pb.DESCRIPTOR.services_by_name["ProfileService"].full_name
+
+
+@dataclass(frozen=True)
+class Route:
+    """An RPC and its REST binding, in grpc-gateway's terms.
+
+    ``body`` is ``"*"`` (the body is the whole request message), a field name
+    (the body is that field; path parameters fill the rest), or None (no body).
+    """
+
+    service: str
+    rpc: str
+    method: str
+    path: str  # OpenAPI template syntax: /v1/profiles/{user_id}
+    request: type[Message]
+    response: type[Message]
+    summary: str
+    body: str | None = "*"
+
+    @property
+    def path_params(self) -> list[str]:
+        return [part[1:-1] for part in self.path.split("/") if part.startswith("{")]
+
+
+ROUTES: tuple[Route, ...] = (
+    Route(
+        DECISION_SERVICE, "ClassifyLifecycle", "POST", "/v1/lifecycle:classify",
+        pb.ClassifyLifecycleRequest, pb.LifecycleDecision, "The user's lifecycle stage",
+    ),
+    Route(
+        DECISION_SERVICE, "AssignSegment", "POST", "/v1/segment:assign",
+        pb.AssignSegmentRequest, pb.SegmentDecision, "The user's segment, scores and tags",
+    ),
+    Route(
+        DECISION_SERVICE, "EvaluateIncentive", "POST", "/v1/incentive:evaluate",
+        pb.EvaluateIncentiveRequest, pb.IncentiveDecision, "What one event earns the user",
+    ),
+    Route(
+        DECISION_SERVICE, "RecommendIntervention", "POST", "/v1/intervention:recommend",
+        pb.RecommendInterventionRequest, pb.InterventionDecision, "The interventions to run for the user",
+    ),
+    Route(
+        DECISION_SERVICE, "Decide", "POST", "/v1/decide",
+        pb.DecideRequest, pb.DecideResponse, "Several decisions for one user",
+    ),
+    Route(
+        DECISION_SERVICE, "DecideBatch", "POST", "/v1/decide:batch",
+        pb.DecideBatchRequest, pb.DecideBatchResponse, "Decisions for many users",
+    ),
+    Route(
+        PROFILE_SERVICE, "UpsertProfile", "PUT", "/v1/profiles/{user_id}",
+        profile_pb.UpsertProfileRequest, profile_pb.Profile, "Create or replace a stored profile",
+        body="profile",
+    ),
+    Route(
+        PROFILE_SERVICE, "GetProfile", "GET", "/v1/profiles/{user_id}",
+        profile_pb.GetProfileRequest, profile_pb.Profile, "A stored profile", body=None,
+    ),
+    Route(
+        PROFILE_SERVICE, "DeleteProfile", "DELETE", "/v1/profiles/{user_id}",
+        profile_pb.DeleteProfileRequest, profile_pb.DeleteProfileResponse, "Delete a stored profile",
+        body=None,
+    ),
+)  # fmt: skip
+
+
+class Operations:
+    """The RPCs over the use cases; ``deadline`` is a ``time.monotonic()`` instant or None."""
+
+    def __init__(self, decisions: DecisionService, profiles: ProfileService | None = None) -> None:
+        self.decisions = decisions
+        self.profiles = profiles
+        self._by_rpc: dict[str, Callable[[Any, float | None], Message]] = {
+            "ClassifyLifecycle": self.classify_lifecycle,
+            "AssignSegment": self.assign_segment,
+            "EvaluateIncentive": self.evaluate_incentive,
+            "RecommendIntervention": self.recommend_intervention,
+            "Decide": self.decide,
+            "DecideBatch": self.decide_batch,
+            "UpsertProfile": self.upsert_profile,
+            "GetProfile": self.get_profile,
+            "DeleteProfile": self.delete_profile,
+        }
+
+    def call(self, rpc: str, request: Message, deadline: float | None) -> Message:
+        return self._by_rpc[rpc](request, deadline)
+
+    def classify_lifecycle(
+        self, request: pb.ClassifyLifecycleRequest, deadline: float | None
+    ) -> pb.LifecycleDecision:
+        decision = self.decisions.classify_lifecycle(convert.decision_request(request), deadline)
+        return convert.lifecycle_to_proto(decision)
+
+    def assign_segment(self, request: pb.AssignSegmentRequest, deadline: float | None) -> pb.SegmentDecision:
+        decision = self.decisions.assign_segment(convert.decision_request(request), deadline)
+        return convert.segment_to_proto(decision)
+
+    def evaluate_incentive(
+        self, request: pb.EvaluateIncentiveRequest, deadline: float | None
+    ) -> pb.IncentiveDecision:
+        decision = self.decisions.evaluate_incentive(convert.decision_request(request), deadline)
+        return convert.incentive_to_proto(decision)
+
+    def recommend_intervention(
+        self, request: pb.RecommendInterventionRequest, deadline: float | None
+    ) -> pb.InterventionDecision:
+        decision = self.decisions.recommend_intervention(convert.decision_request(request), deadline)
+        return convert.intervention_to_proto(decision)
+
+    def decide(self, request: pb.DecideRequest, deadline: float | None) -> pb.DecideResponse:
+        return convert.decide_response(self.decisions.decide(convert.decide_request(request), deadline))
+
+    def decide_batch(self, request: pb.DecideBatchRequest, deadline: float | None) -> pb.DecideBatchResponse:
+        requests = [convert.decide_request(item) for item in request.requests]
+        return convert.batch_response(self.decisions.decide_batch(requests, deadline))
+
+    def _profiles(self) -> ProfileService:
+        if self.profiles is None:
+            raise Unavailable("this server has no profile store")
+        return self.profiles
+
+    def upsert_profile(
+        self, request: profile_pb.UpsertProfileRequest, deadline: float | None
+    ) -> profile_pb.Profile:
+        profile = convert.struct_to_dict(request.profile)
+        return convert.profile_to_proto(self._profiles().upsert(request.user_id, profile))
+
+    def get_profile(
+        self, request: profile_pb.GetProfileRequest, deadline: float | None
+    ) -> profile_pb.Profile:
+        return convert.profile_to_proto(self._profiles().get(request.user_id))
+
+    def delete_profile(
+        self, request: profile_pb.DeleteProfileRequest, deadline: float | None
+    ) -> profile_pb.DeleteProfileResponse:
+        self._profiles().delete(request.user_id)
+        return profile_pb.DeleteProfileResponse(user_id=request.user_id)

@@ -1,0 +1,37 @@
+"""The WSGI entry point for gunicorn: ``gunicorn 'strata.transport.wsgi:app'``.
+
+``app`` is built on first access (PEP 562), from ``Settings.from_env()``, so
+importing this module has no side effects: gunicorn builds it in each
+worker (or once in the master with ``--preload``), and tests or tools can
+import the module freely. ``create_wsgi_app`` is the same as a factory
+(``gunicorn 'strata.transport.wsgi:create_wsgi_app()'``).
+"""
+
+from __future__ import annotations
+
+import threading
+
+from flask import Flask
+
+from strata.config import Settings
+from strata.transport.http import create_app
+from strata.wiring import build_services
+
+_lock = threading.Lock()
+_app: Flask | None = None
+
+
+def create_wsgi_app(settings: Settings | None = None) -> Flask:
+    """The REST app over the rules and database that ``settings`` name."""
+    services = build_services(settings or Settings.from_env())
+    return create_app(services.decisions, services.profiles, ready=services.ready)
+
+
+def __getattr__(name: str) -> Flask:
+    global _app
+    if name != "app":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    with _lock:
+        if _app is None:
+            _app = create_wsgi_app()
+        return _app

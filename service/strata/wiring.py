@@ -1,0 +1,88 @@
+"""The composition root: settings in, the services both transports serve out.
+
+The only module that knows every layer: it loads the rule files, opens the
+database, checks it is migrated, and hands the use cases their store. The
+transports receive finished services and never read settings themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
+
+from strata.config import Settings
+from strata.decisions import DecisionService
+from strata.errors import Unavailable
+from strata.profiles import ProfileService, ProfileStore
+from strata.rulefiles.loader import load_paths
+from strata.store import ProfileStore as SqlProfileStore
+from strata.store import make_engine, migrate, require_migrated
+
+T = TypeVar("T")
+
+
+class GuardedStore:
+    """A store whose lost-connection errors become ``Unavailable`` (503, retryable).
+
+    Without this a database restart would surface as ``internal`` errors,
+    which clients must not retry; SQLAlchemy stays out of the use cases.
+    """
+
+    def __init__(self, store: ProfileStore) -> None:
+        self._store = store
+
+    def _call(self, call: Callable[[], T]) -> T:
+        try:
+            return call()
+        except OperationalError as exc:
+            raise Unavailable("the profile database is unavailable") from exc
+
+    def get(self, user_id: str) -> dict[str, Any] | None:
+        return self._call(lambda: self._store.get(user_id))
+
+    def upsert(self, profile: dict[str, Any]) -> None:
+        self._call(lambda: self._store.upsert(profile))
+
+    def delete(self, user_id: str) -> bool:
+        return self._call(lambda: self._store.delete(user_id))
+
+
+@dataclass(frozen=True)
+class Services:
+    """What a server process serves: the use cases and a readiness probe."""
+
+    decisions: DecisionService
+    profiles: ProfileService
+    store: ProfileStore
+    engine: Engine
+
+    def ready(self) -> bool:
+        """Rules are loaded and the database answers."""
+        if not self.decisions.rules.compiled:
+            return False
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except OperationalError:
+            return False
+        return True
+
+
+def build_services(settings: Settings, *, run_migrations: bool = False) -> Services:
+    """Load the rules and open the store named by ``settings``.
+
+    Fails at start-up, not on the first request: rule files that do not
+    compile raise ``RuleFileError``; an unmigrated database raises
+    ``SchemaNotReady`` unless ``run_migrations`` migrates it first.
+    """
+    rules, _ = load_paths([settings.rules_dir])
+    if run_migrations:
+        migrate(settings.database_url)
+    engine = make_engine(settings.database_url)
+    require_migrated(engine)
+    store = GuardedStore(SqlProfileStore(engine, rules.schema))
+    return Services(DecisionService(rules, store), ProfileService(rules.schema, store), store, engine)

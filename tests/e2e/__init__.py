@@ -1,0 +1,1 @@
+"""End-to-end tests: real gRPC and HTTP servers started by the tests."""
