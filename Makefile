@@ -17,15 +17,15 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(BIN)/strata serve --demo
 
-test: $(STAMP) lint typecheck rules-test
+test: $(STAMP) lint typecheck rules-test proto-check
 	$(BIN)/pytest -n 2 --dist loadfile tests
 
 rules-test: $(STAMP)
 	$(BIN)/strata rules test rules/
 
 lint: $(STAMP)
-	$(BIN)/ruff check service tests bench
-	$(BIN)/ruff format --check service tests bench
+	$(BIN)/ruff check service tests bench clients
+	$(BIN)/ruff format --check service tests bench clients
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -35,3 +35,9 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+
+proto: $(STAMP)
+	scripts/gen_proto.sh
+
+proto-check: $(STAMP)
+	scripts/check_proto_drift.sh
