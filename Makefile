@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/strata serve --demo
+	$(BIN)/strata serve --demo --rest gunicorn
 
 test: $(STAMP) lint typecheck rules-test proto-check
 	$(BIN)/pytest -n 2 --dist loadfile tests

@@ -43,7 +43,7 @@ def serve(
     *,
     host: str = "127.0.0.1",
     grpc_port: int = 50051,
-    http_port: int = 8080,
+    http_port: int | None = 8080,
     grace: float = 10.0,
     grpc_workers: int = 16,
     ready: Callable[[], bool] | None = None,
@@ -52,7 +52,8 @@ def serve(
 ) -> None:
     """Serve gRPC and REST until SIGTERM or SIGINT (or ``stop`` is set), then drain.
 
-    Ports may be 0 (tests): ``on_started`` receives the ones bound. Signal
+    Ports may be 0 (tests): ``on_started`` receives the ones bound. With
+    ``http_port=None`` only gRPC is served (REST runs under gunicorn). Signal
     handlers are installed only when called from the main thread.
     """
     stop = stop or threading.Event()
@@ -64,12 +65,12 @@ def serve(
         health_servicer=health_servicer,
         max_workers=grpc_workers,
     )
-    http: BaseWSGIServer = make_server(
-        host, http_port, create_app(decisions, profiles, ready=ready), threaded=True
-    )
-    # Non-daemon request threads are joined by server_close(): that is the HTTP drain.
-    http.daemon_threads = False  # type: ignore[attr-defined]
-    http.block_on_close = True  # type: ignore[attr-defined]
+    http: BaseWSGIServer | None = None
+    if http_port is not None:
+        http = make_server(host, http_port, create_app(decisions, profiles, ready=ready), threaded=True)
+        # Non-daemon request threads are joined by server_close(): that is the HTTP drain.
+        http.daemon_threads = False  # type: ignore[attr-defined]
+        http.block_on_close = True  # type: ignore[attr-defined]
 
     if threading.current_thread() is threading.main_thread():
 
@@ -80,16 +81,20 @@ def serve(
         signal.signal(signal.SIGINT, on_signal)
 
     server.start()
-    http_thread = threading.Thread(target=http.serve_forever, name="strata-http", daemon=True)
-    http_thread.start()
+    http_thread = None
+    if http is not None:
+        http_thread = threading.Thread(target=http.serve_forever, name="strata-http", daemon=True)
+        http_thread.start()
     if on_started:
-        on_started(Bound(host, bound_grpc, http.server_port))
+        on_started(Bound(host, bound_grpc, http.server_port if http else 0))
     try:
         while not stop.wait(0.1):
             pass
     finally:
         health_servicer.enter_graceful_shutdown()
-        http.shutdown()  # no new HTTP requests
+        if http is not None:
+            http.shutdown()  # no new HTTP requests
         grpc_server.stop(server, grace)  # no new RPCs; in-flight ones finish
-        http.server_close()  # waits for in-flight HTTP requests
-        http_thread.join(grace)
+        if http is not None and http_thread is not None:
+            http.server_close()  # waits for in-flight HTTP requests
+            http_thread.join(grace)

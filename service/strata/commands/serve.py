@@ -8,6 +8,8 @@ each transport to copy.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -61,13 +63,13 @@ def seed_demo(store: ProfileStore) -> list[str]:
     return [profile["user_id"] for profile in profiles]
 
 
-def _announce(bound: Bound, users: list[str]) -> None:
+def _announce(bound: Bound, users: list[str], http_port: int, rest: str) -> None:
     host = "localhost" if bound.host in ("0.0.0.0", "::", "127.0.0.1") else bound.host
     user = users[1] if len(users) > 1 else "USER_ID"
     body = f'{{"user_id": "{user}"}}'
-    click.echo(f"REST  http://{host}:{bound.http_port}  (OpenAPI: /openapi.json, health: /healthz /readyz)")
+    click.echo(f"REST  http://{host}:{http_port}  ({rest}; OpenAPI: /openapi.json, health: /healthz /readyz)")
     click.echo(f"gRPC  {host}:{bound.grpc_port}  (health and reflection on)")
-    click.echo(f"  curl -s http://{host}:{bound.http_port}/v1/lifecycle:classify -d '{body}'")
+    click.echo(f"  curl -s http://{host}:{http_port}/v1/lifecycle:classify -d '{body}'")
     rpc = "strata.v1.DecisionService/ClassifyLifecycle"
     click.echo(f"  grpcurl -plaintext -d '{body}' {host}:{bound.grpc_port} {rpc}")
     click.echo("SIGTERM or Ctrl-C drains in-flight calls and stops.", err=True)
@@ -87,6 +89,13 @@ def _announce(bound: Bound, users: list[str]) -> None:
 @click.option(
     "--grace", type=float, default=10.0, show_default=True, help="seconds to drain calls on SIGTERM"
 )
+@click.option(
+    "--rest",
+    type=click.Choice(["gunicorn", "builtin"]),
+    default="builtin",
+    show_default=True,
+    help="gunicorn: REST in a gunicorn child (2 sync workers); builtin: a thread of this process",
+)
 def serve_command(
     host: str,
     grpc_port: int | None,
@@ -95,6 +104,7 @@ def serve_command(
     migrate: bool,
     demo: bool,
     grace: float,
+    rest: str,
 ) -> None:
     """Serve decisions over gRPC and REST in one process."""
     settings = Settings.from_env()
@@ -106,16 +116,37 @@ def serve_command(
     except StrataError as exc:
         click.echo(f"error ({exc.code}): {exc}", err=True)
         sys.exit(2)
-    serve(
-        services.decisions,
-        services.profiles,
-        host=host,
-        grpc_port=settings.grpc_port if grpc_port is None else grpc_port,
-        http_port=settings.http_port if http_port is None else http_port,
-        grace=grace,
-        ready=services.ready,
-        on_started=lambda bound: _announce(bound, users),
-    )
+    port = settings.http_port if http_port is None else http_port
+    gunicorn = _start_gunicorn(host, port, grace, settings) if rest == "gunicorn" else None
+    try:
+        serve(
+            services.decisions,
+            services.profiles,
+            host=host,
+            grpc_port=settings.grpc_port if grpc_port is None else grpc_port,
+            http_port=None if gunicorn else port,
+            grace=grace,
+            ready=services.ready,
+            on_started=lambda bound: _announce(bound, users, bound.http_port or port, rest),
+        )
+    finally:
+        if gunicorn is not None:
+            gunicorn.terminate()  # SIGTERM: gunicorn drains its workers
+            gunicorn.wait(grace + 5)
+
+
+def _start_gunicorn(host: str, port: int, grace: float, settings: Settings) -> subprocess.Popen[bytes]:
+    """REST under gunicorn, as in production, over the same database and rules."""
+    env = {
+        **os.environ,
+        "STRATA_DATABASE_URL": settings.database_url,
+        "STRATA_RULES_DIR": str(settings.rules_dir),
+    }
+    command = [
+        sys.executable, "-m", "gunicorn", "--workers", "2", "--bind", f"{host}:{port}",
+        "--graceful-timeout", str(int(grace)), "--log-level", "warning", "strata.transport.wsgi:app",
+    ]  # fmt: skip
+    return subprocess.Popen(command, env=env)
 
 
 serve_command.name = "serve"
