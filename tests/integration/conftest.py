@@ -115,7 +115,19 @@ def _throwaway_cluster() -> Iterator[URL]:
             f"-p {port} -k {directory} -c listen_addresses=127.0.0.1 "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         )
-        run(bindir / "pg_ctl", "-D", data, "-l", directory / "server.log", "-w", "-t", "60", "-o", options, "start")
+        run(
+            bindir / "pg_ctl",
+            "-D",
+            data,
+            "-l",
+            directory / "server.log",
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            options,
+            "start",
+        )
         try:
             yield make_url(f"postgresql+psycopg://strata@127.0.0.1:{port}/postgres")
         finally:

@@ -86,7 +86,9 @@ def test_get_many_reads_several_users_in_one_query(store: ProfileStore) -> None:
     assert store.get_many([]) == {}
 
 
-def test_columns_mirror_the_document_whichever_path_wrote_them(store: ProfileStore, database_url: str) -> None:
+def test_columns_mirror_the_document_whichever_path_wrote_them(
+    store: ProfileStore, database_url: str
+) -> None:
     store.upsert(FULL)
     store.import_profiles([{**FULL, "user_id": "u2"}])  # COPY on Postgres, executemany on SQLite
     single, bulk = columns(database_url, "u1"), columns(database_url, "u2")
@@ -149,7 +151,9 @@ def test_import_loads_in_batches_replaces_users_and_keeps_the_last_duplicate(
     assert seen[-1].bytes_read == path.stat().st_size
 
 
-def test_a_bad_line_refuses_the_whole_file_and_names_line_and_field(store: ProfileStore, tmp_path: Path) -> None:
+def test_a_bad_line_refuses_the_whole_file_and_names_line_and_field(
+    store: ProfileStore, tmp_path: Path
+) -> None:
     store.upsert({"user_id": "existing"})
     path = write_jsonl(
         tmp_path / "profiles.jsonl",
@@ -169,14 +173,21 @@ def test_a_bad_line_refuses_the_whole_file_and_names_line_and_field(store: Profi
 
     error = info.value
     assert error.message == f"{path}: 4 of 8 records are invalid; nothing was imported"
-    assert [(p.line, p.field) for p in error.problems] == [(4, "points"), (5, None), (7, None), (8, "user_id")]
+    assert [(p.line, p.field) for p in error.problems] == [
+        (4, "points"),
+        (5, None),
+        (7, None),
+        (8, "user_id"),
+    ]
     assert str(error.problems[0]) == f"{path}:4: points: expected an integer, got str"
     assert "not valid JSON" in error.problems[1].message
     assert store.count() == 1 and store.get("a") is None  # the whole file, first batch included
 
 
 def test_skip_invalid_loads_the_good_lines_and_reports_the_bad(store: ProfileStore, tmp_path: Path) -> None:
-    path = write_jsonl(tmp_path / "p.jsonl", [{"user_id": "a"}, "{", {"user_id": "b", "level": 1.5}, {"user_id": "c"}])
+    path = write_jsonl(
+        tmp_path / "p.jsonl", [{"user_id": "a"}, "{", {"user_id": "b", "level": 1.5}, {"user_id": "c"}]
+    )
     report = store.import_jsonl(path, skip_invalid=True)
     assert (report.records, report.written, report.invalid) == (4, 2, 2)
     assert [(p.line, p.field) for p in report.problems] == [(2, None), (3, "level")]

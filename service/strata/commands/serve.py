@@ -7,6 +7,7 @@ each transport to copy.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import subprocess
@@ -109,7 +110,7 @@ def serve_command(
     """Serve decisions over gRPC and REST in one process."""
     settings = Settings.from_env()
     if rules_dir is not None:
-        settings = Settings(settings.database_url, rules_dir, settings.grpc_port, settings.http_port)
+        settings = dataclasses.replace(settings, rules_dir=rules_dir)
     try:
         services = build_services(settings, run_migrations=migrate or demo)
         users = seed_demo(services.store) if demo else []

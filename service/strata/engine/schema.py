@@ -15,10 +15,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfoNotFoundError
 
 from rule_engine import types as re_types
 
+from strata.engine.facts import zone_named
 from strata.errors import Problem, ProfileError
 
 DataType = re_types.DataType
@@ -212,7 +213,7 @@ class ProfileSchema:
         timezone = profile.get("timezone")
         if isinstance(timezone, str):
             try:
-                ZoneInfo(timezone)
+                zone_named(timezone)
             except (ZoneInfoNotFoundError, ValueError):
                 problems.append(Problem(f"unknown IANA time zone {timezone!r}", field="timezone"))
         if problems:

@@ -22,8 +22,8 @@ against ``rules/profile.yaml``, shaped like a content-and-commerce community
   for the interventions a user of that stage would have been sent.
 
 The same ``(n, seed, as_of)`` always yields the same profiles. Everything
-per-day is precomputed per zone, so a million users take well under a
-minute on one core.
+per-day is precomputed per zone, so a million users take about 45 seconds
+on one core.
 """
 
 from __future__ import annotations
@@ -285,7 +285,7 @@ class _Generator:
         """The 30-day contribution counts that put the user in their pyramid tier.
 
         Only the general public has users without activity in the window
-        (or without an account); their counts are all zero.
+        (their 30-day counts are zero) or without an account (nor followers).
         """
         rng = self.rng
         signed = False

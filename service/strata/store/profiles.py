@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 DEFAULT_BATCH_SIZE = 10_000
 MAX_REPORTED_PROBLEMS = 50
 _STAGING = "profiles_staging"
+_SUPPORTED = {("postgresql", "psycopg"), ("sqlite", "pysqlite")}  # the bulk paths below are written for these
 _INT64 = range(-(2**63), 2**63)
 # The upsert's parameter names, in Row order (the document goes in as text).
 _PARAMETERS = (*FIELD_COLUMNS, "document", "updated_at")
@@ -157,6 +158,8 @@ class ProfileStore:
     """
 
     def __init__(self, engine: Engine, schema: ProfileSchema) -> None:
+        if (engine.dialect.name, engine.dialect.driver) not in _SUPPORTED:
+            raise ValueError(f"unsupported engine {engine.url}: create it with strata.store.make_engine")
         check_schema_matches_table(schema)
         self._engine = engine
         self._schema = schema
