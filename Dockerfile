@@ -17,4 +17,4 @@ ENV STRATA_RULES_DIR=/app/rules \
 RUN mkdir -p /app/var && chown strata /app/var
 USER strata
 EXPOSE 50051 8080
-CMD ["strata", "serve"]
+CMD ["strata", "serve", "--host", "0.0.0.0", "--migrate"]
