@@ -18,6 +18,7 @@ FRAMEWORKS = ("flask", "werkzeug", "grpc", "sqlalchemy", "psycopg", "yaml", "req
 ALLOWED_IMPORTS = {
     "__future__", "abc", "bisect", "collections", "dataclasses", "datetime", "decimal", "itertools",
     "math", "re", "typing", "zoneinfo", "functools", "rule_engine", "pydantic", "strata",
+    "ast", "operator", "types",  # the expression compiler builds Python functions from rule ASTs
 }  # fmt: skip
 ENGINE_DIR = Path(strata.engine.__file__).parent
 

@@ -5,12 +5,20 @@ mapping (never attributes of Python objects), cannot name anything starting
 with ``_``, and see a clock bound to the request: ``$now`` is ``as_of`` and
 ``$today`` is local midnight of the profile's day, so the same request always
 gets the same answer. ``$random`` does not exist here.
+
+rule-engine parses and type checks each expression; ``strata.engine.compiler``
+then turns the checked AST into a Python function, which is what requests run.
+rule-engine's interpreter stays the reference: it evaluates the expressions the
+compiler does not translate, and it re-evaluates any evaluation the compiled
+function could not finish, so errors carry rule-engine's own messages.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from typing import Any
+import datetime as dt
+import decimal
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, ClassVar
 
 import rule_engine
 from rule_engine import ast as re_ast
@@ -18,12 +26,25 @@ from rule_engine import builtins as re_builtins
 from rule_engine import errors as re_errors
 from rule_engine import types as re_types
 
+from strata.engine import compiler
 from strata.engine.facts import Facts
 
 DataType = re_types.DataType
 
-_CLOCK_BUILTINS = ("now", "today")
 _FORBIDDEN_BUILTINS = frozenset({"random", "re_groups"})
+
+DECIMAL_CONTEXT = decimal.Context(
+    prec=28,
+    rounding=decimal.ROUND_HALF_EVEN,
+    Emin=-999999,
+    Emax=999999,
+    capitals=1,
+    clamp=0,
+    flags=[],
+    traps=[decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow],
+)
+"""The arithmetic of every rule (Python's default context, written down): rule-engine
+would otherwise take whatever context the thread that loaded the rules had."""
 
 
 class ExpressionError(ValueError):
@@ -32,22 +53,26 @@ class ExpressionError(ValueError):
 
 def object_type(name: str, attributes: Mapping[str, Any]) -> Any:
     """A rule-engine object type whose values are plain dicts (``scores.r``)."""
-    return DataType.OBJECT(name, dict(attributes), accessor=_get_item)
+    return DataType.OBJECT(name, dict(attributes), accessor=compiler.read_key)
 
 
-def _get_item(value: Mapping[str, Any], name: str) -> Any:
-    return value[name]
+def _now(facts: Facts) -> dt.datetime:
+    return facts.clock.as_of
+
+
+def _today(facts: Facts) -> dt.datetime:
+    return facts.clock.midnight(facts.clock.today)
+
+
+_CLOCK: dict[str, Callable[[Facts], dt.datetime]] = {"now": _now, "today": _today}
 
 
 class _RequestContext(rule_engine.Context):  # type: ignore[misc]
     """A rule-engine context whose clock builtins read the request's clock."""
 
     def resolve(self, thing: Any, name: str, scope: str | None = None) -> Any:
-        if scope == re_builtins.Builtins.scope_name and isinstance(thing, Facts):
-            if name == "now":
-                return thing.clock.as_of
-            if name == "today":
-                return thing.clock.midnight(thing.clock.today)
+        if scope == re_builtins.Builtins.scope_name and isinstance(thing, Facts) and name in _CLOCK:
+            return _CLOCK[name](thing)
         return super().resolve(thing, name, scope=scope)
 
 
@@ -69,11 +94,16 @@ def _walk(node: Any) -> Iterator[Any]:
 class Expression:
     """One compiled expression and the names of the facts it reads."""
 
-    __slots__ = ("_rule", "reads", "result_type", "text")
+    __slots__ = ("_compiled", "_rule", "reads", "result_type", "text")
+
+    use_compiled: ClassVar[bool] = True
+    """False: every evaluation uses the interpreter (tests compare the two paths with it)."""
 
     def __init__(self, text: str, types: Mapping[str, Any]) -> None:
         self.text = text
-        context = _RequestContext(type_resolver=dict(types), default_timezone="utc")
+        context = _RequestContext(
+            type_resolver=dict(types), default_timezone="utc", decimal_context=DECIMAL_CONTEXT
+        )
         try:
             self._rule = rule_engine.Rule(text, context=context)
         except re_errors.SymbolResolutionError as exc:
@@ -102,6 +132,12 @@ class Expression:
                     reads.add(node.name)
         self.reads = tuple(sorted(reads & set(types)))  # not comprehension variables
         self.result_type = self._rule.statement.expression.result_type
+        self._compiled = compiler.compile_rule(self._rule, _CLOCK, Facts)
+
+    @property
+    def compiled(self) -> bool:
+        """Whether requests run compiled code (else rule-engine's interpreter; see compiler.counts)."""
+        return self._compiled is not None
 
     def expect(self, expected: Any, what: str, nullable: bool = False) -> Expression:
         """Refuse, at load, an expression whose type cannot be ``expected``."""
@@ -115,6 +151,16 @@ class Expression:
         return self
 
     def evaluate(self, facts: Facts) -> Any:
+        compiled = self._compiled
+        if compiled is not None and Expression.use_compiled:
+            try:
+                return compiled(facts)
+            except Exception as exc:  # the interpreter decides every failure (see compiler)
+                compiler.count_rerun(exc)
+        return self.interpret(facts)
+
+    def interpret(self, facts: Facts) -> Any:
+        """Evaluate with rule-engine's interpreter, the reference semantics."""
         try:
             return self._rule.evaluate(facts)
         except re_errors.EngineError as exc:

@@ -1,0 +1,1020 @@
+"""Rule expressions compiled to Python functions, once, when a ruleset loads.
+
+rule-engine interprets its AST: every evaluation walks the tree, resolves each
+symbol through the context, re-coerces every value it reads and re-validates
+every function call, about 10 us an expression. This module translates the
+type-checked AST (``Rule.statement``) into one Python function
+``f(facts) -> value`` with the same semantics, so a request pays for the
+operations its rules perform and nothing else.
+
+How the translation stays faithful:
+
+* Code is generated from rule-engine's AST nodes with the ``ast`` module; text
+  a user wrote never becomes source. Literals become ``ast.Constant`` or, for
+  values a Python constant cannot hold (``Decimal``, ``datetime``), closure
+  cells filled with the very objects rule-engine built; a symbol becomes
+  ``facts["name"]`` with the name as a constant. The function runs with no
+  builtins: everything it calls is handed to it.
+* Static types hold at run time. The AST is type checked, so every node's type
+  is known, and the generated code relies on it: a FLOAT is a finite
+  ``Decimal``, a STRING a ``str``, an ARRAY a tuple of its member type, and a
+  non-nullable value is never null. Values that enter from outside (facts,
+  object attributes) are coerced on the way in exactly as rule-engine coerces
+  them, and checked; a value that does not have the type the code assumes (a
+  null where the schema promised a number, a NaN) raises ``Unexpected``.
+* The interpreter decides every failure. Any exception in compiled code (a
+  missing fact, a division by zero, ``Unexpected``) makes the caller evaluate
+  the expression again with rule-engine, which raises its own error with its
+  own message, or returns what it returns. Compiled code is pure, so running
+  it and then the interpreter changes nothing.
+* Decimal arithmetic goes through the methods of the expression's decimal
+  context, which is what rule-engine's ``localcontext`` gives, so results do
+  not depend on the calling thread. NaN and infinity never arise: their
+  sources are not compiled (``nan``/``inf`` literals, ``$parse_float``,
+  ``to_flt``/``to_int`` of strings) and the context's traps turn operations
+  that would create them into errors. So comparisons need no context.
+* A construct this module does not translate raises ``NotCompilable`` at load;
+  the expression stays interpreted and ``counts``/``fallback_reasons`` say how
+  often and why.
+"""
+
+from __future__ import annotations
+
+import ast
+import datetime as dt
+import decimal
+import math
+import operator
+import re
+import types
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterable, Mapping
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from rule_engine import ast as re_ast
+from rule_engine import builtins as re_builtins
+from rule_engine import errors as re_errors
+from rule_engine import types as re_types
+from rule_engine.engine import context as re_context
+from rule_engine.parser import utilities as re_parse
+
+DataType = re_types.DataType
+Function = Callable[[Any], Any]
+
+counts: Counter[str] = Counter()
+"""``compiled``, ``interpreted`` (expressions left to rule-engine at load) and ``reruns``."""
+fallback_reasons: Counter[str] = Counter()
+"""Why expressions were left to the interpreter, by construct."""
+rerun_reasons: Counter[str] = Counter()
+"""Which exceptions sent a compiled evaluation back to the interpreter."""
+
+
+class NotCompilable(Exception):
+    """A construct the compiler does not translate; the expression stays interpreted."""
+
+
+class Unexpected(Exception):
+    """A value compiled code does not handle; the interpreter evaluates the expression instead."""
+
+
+def count_rerun(exc: BaseException) -> None:
+    counts["reruns"] += 1
+    rerun_reasons[type(exc).__name__] += 1
+
+
+def read_key(value: Mapping[str, Any], name: str) -> Any:
+    """The accessor of object types whose values are plain dicts (``scores.r`` is ``scores["r"]``).
+
+    Compiled code inlines it as a subscript on the raw dict: rule-engine would
+    first rebuild the dict with coerced values, which gives the same answer.
+    """
+    return value[name]
+
+
+# --------------------------------------------------------------------------
+# Run time: loading values into the types compiled code assumes
+# --------------------------------------------------------------------------
+
+
+def _float(value: Any) -> Decimal:
+    """A FLOAT as rule-engine coerces it (ints exactly, floats by repr), finite."""
+    cls = value.__class__
+    if cls is int:
+        return Decimal(value)
+    if cls is Decimal and value.is_finite():
+        return value  # type: ignore[no-any-return]
+    if cls is float and math.isfinite(value):
+        return Decimal(repr(value))
+    raise Unexpected
+
+
+def _string(value: Any) -> str:
+    if value.__class__ is str:
+        return value
+    raise Unexpected
+
+
+def _boolean(value: Any) -> bool:
+    if value is True or value is False:
+        return value
+    raise Unexpected
+
+
+def _timedelta(value: Any) -> dt.timedelta:
+    if value.__class__ is dt.timedelta:
+        return value
+    raise Unexpected
+
+
+def _bytes(value: Any) -> bytes:
+    if value.__class__ is bytes:
+        return value
+    raise Unexpected
+
+
+def _aware(value: Any) -> dt.datetime:
+    if value.__class__ is dt.datetime and value.tzinfo is not None:
+        return value
+    raise Unexpected
+
+
+def _datetime_loader(zone: dt.tzinfo) -> Function:
+    """A top-level DATETIME: a date is its midnight, a naive value gets the context's zone."""
+
+    def load(value: Any) -> dt.datetime:
+        cls = value.__class__
+        if cls is dt.datetime:
+            return value if value.tzinfo is not None else value.replace(tzinfo=zone)  # type: ignore[no-any-return]
+        if cls is dt.date:
+            return dt.datetime(value.year, value.month, value.day, tzinfo=zone)
+        raise Unexpected
+
+    return load
+
+
+def _nullable(load: Function) -> Function:
+    def nullable(value: Any) -> Any:
+        return None if value is None else load(value)
+
+    return nullable
+
+
+def _array(load: Function) -> Function:
+    def array(value: Any) -> tuple[Any, ...]:
+        if value.__class__ is not tuple and value.__class__ is not list:
+            raise Unexpected
+        return tuple([load(item) for item in value])
+
+    return array
+
+
+def _string_array(value: Any) -> tuple[str, ...]:
+    """ARRAY(STRING), the common case: a tuple of strings is already what rule-engine makes of it."""
+    cls = value.__class__
+    if cls is not tuple and cls is not list:
+        raise Unexpected
+    for item in value:
+        if item.__class__ is not str:
+            raise Unexpected
+    return value if cls is tuple else tuple(value)
+
+
+def _mapping(load_key: Function, load_value: Function) -> Function:
+    def mapping(value: Any) -> OrderedDict[Any, Any]:
+        if value.__class__ is not dict and value.__class__ is not OrderedDict:
+            raise Unexpected
+        return OrderedDict([(load_key(key), load_value(item)) for key, item in value.items()])
+
+    return mapping
+
+
+def loader(dtype: Any, zone: dt.tzinfo, top: bool = True) -> Function | None:
+    """How a value of static type ``dtype`` enters compiled code; None for OBJECT (read raw).
+
+    ``top`` is a value rule-engine hands to ``_new_value`` (a symbol, an
+    attribute): a naive datetime there gets the context's zone. Members of
+    arrays and mappings do not, so compiled code takes only aware ones.
+    """
+    if DataType.is_type(dtype, DataType.NULLABLE):
+        inner = loader(dtype.inner_type, zone, top)
+        return None if inner is None else _nullable(inner)
+    if DataType.is_type(dtype, DataType.OBJECT):
+        if not top:
+            raise NotCompilable("OBJECT members")
+        return None
+    scalars: dict[Any, Function] = {
+        DataType.FLOAT: _float,
+        DataType.STRING: _string,
+        DataType.BOOLEAN: _boolean,
+        DataType.TIMEDELTA: _timedelta,
+        DataType.BYTES: _bytes,
+        DataType.DATETIME: _datetime_loader(zone) if top else _aware,
+    }
+    for scalar, load in scalars.items():
+        if dtype == scalar:
+            return load
+    if DataType.is_type(dtype, DataType.ARRAY):
+        if dtype.value_type == DataType.STRING:
+            return _string_array
+        member = loader(dtype.value_type, zone, top=False)
+        assert member is not None
+        return _array(member)
+    if DataType.is_type(dtype, DataType.MAPPING):
+        key, value = loader(dtype.key_type, zone, top=False), loader(dtype.value_type, zone, top=False)
+        assert key is not None and value is not None
+        return _mapping(key, value)
+    raise NotCompilable(f"values of type {dtype.name}")
+
+
+# --------------------------------------------------------------------------
+# Run time: helpers for operations with more than one line of semantics
+# --------------------------------------------------------------------------
+
+
+def _same_type_equal(left: Any, right: Any) -> bool:
+    """rule-engine's ``==``: values of different types are never equal (``1 == true`` is false)."""
+    return type(left) is type(right) and left == right  # rule-engine's exact test
+
+
+def _same_type_unequal(left: Any, right: Any) -> bool:
+    return type(left) is not type(right) or left != right
+
+
+def _ordered(op: Callable[[Any, Any], bool], left: Any, right: Any) -> bool:
+    """rule-engine's ordered comparison, for arrays: element by element, then by length."""
+    if left is None and right is None:
+        return op in (operator.ge, operator.le)
+    if isinstance(left, tuple) and isinstance(right, tuple):
+        for left_item, right_item in zip(left, right, strict=False):
+            if _ordered(operator.ne, left_item, right_item):
+                return _ordered(op, left_item, right_item)
+        if len(left) != len(right):
+            return _ordered(op, len(left), len(right))
+        return op in (operator.ge, operator.le)
+    if type(left) is not type(right):
+        raise Unexpected
+    return op(left, right)
+
+
+def _integer(value: Decimal) -> int:
+    """An index: rule-engine refuses numbers with a fraction."""
+    whole = int(value)
+    if whole != value:
+        raise Unexpected
+    return whole
+
+
+def _item(sequence: Any, index: Decimal) -> Any:
+    return sequence[_integer(index)]
+
+
+def _item_safe(sequence: Any, index: Decimal) -> Any:
+    try:
+        return sequence[_integer(index)]
+    except IndexError:
+        return None
+
+
+def _slice(sequence: Any, start: Decimal | None, stop: Decimal | None) -> Any:
+    first = None if start is None else _integer(start)
+    last = None if stop is None else _integer(stop)
+    return sequence[first:last]
+
+
+def _natural(value: Decimal) -> int:
+    whole = int(value)
+    if whole != value or whole < 0:
+        raise Unexpected
+    return whole
+
+
+def _bitwise(op: Callable[[int, int], int]) -> Callable[[Decimal, Decimal], Decimal]:
+    def bitwise(left: Decimal, right: Decimal) -> Decimal:
+        return Decimal(op(_natural(left), _natural(right)))
+
+    return bitwise
+
+
+def _sum(context: decimal.Context) -> Callable[[tuple[Decimal, ...]], Decimal]:
+    add = context.add
+
+    def total(values: tuple[Decimal, ...]) -> Decimal:
+        result: Decimal | int = 0  # Python's sum starts from the int 0, as $sum does
+        for value in values:
+            result = add(result, value)
+        return result if isinstance(result, Decimal) else Decimal(result)
+
+    return total
+
+
+def _string_contains(member: Any, container: str) -> bool:
+    if member.__class__ is not str:
+        raise Unexpected  # rule-engine: data type mismatch
+    return member in container
+
+
+def _zone_name(value: dt.datetime) -> str:
+    name = value.tzname()
+    if name is None:
+        raise Unexpected  # rule-engine: attribute of the wrong type
+    return name
+
+
+def _weekday(value: dt.datetime) -> str:
+    """Called from here, not inlined: ``strftime`` imports ``time`` through the caller's builtins,
+    and generated code has none."""
+    return value.strftime("%A")
+
+
+def _to_int(value: Decimal) -> Decimal:
+    _integer(value)
+    return value
+
+
+def _starts_with(value: Any, prefix: Any) -> bool:
+    return bool(value[: len(prefix)] == prefix)
+
+
+def _ends_with(value: Any, suffix: Any) -> bool:
+    return bool(value[len(value) - len(suffix) :] == suffix)
+
+
+def _range(*arguments: Decimal) -> tuple[Decimal, ...]:
+    return tuple(Decimal(number) for number in range(*(_integer(a) for a in arguments)))
+
+
+def _split(string: str, separator: str | None = None, limit: Decimal | None = None) -> tuple[str, ...]:
+    return tuple(string.split(sep=separator, maxsplit=-1 if limit is None else _natural(limit)))
+
+
+def _as_float(value: float) -> Decimal:
+    """A Python float result (``total_seconds``, ``to_epoch``) as rule-engine coerces it."""
+    return Decimal(repr(value))
+
+
+def _regex_matcher(flags: int, method: str, negate: bool) -> Callable[[str, str], bool]:
+    """``=~`` and friends with a pattern computed at run time."""
+
+    def matches(value: str, pattern: str) -> bool:
+        found = getattr(re.compile(pattern, flags=flags), method)(value) is not None
+        return found is not negate
+
+    return matches
+
+
+# --------------------------------------------------------------------------
+# Load time: the code generator
+# --------------------------------------------------------------------------
+
+_COMPARE = {"eq": ast.Eq, "ne": ast.NotEq, "lt": ast.Lt, "le": ast.LtE, "gt": ast.Gt, "ge": ast.GtE}
+_ORDER_OPS = {"lt": operator.lt, "le": operator.le, "gt": operator.gt, "ge": operator.ge}
+_BITWISE_OPS = {
+    "bwand": operator.and_, "bwor": operator.or_, "bwxor": operator.xor,
+    "bwlsh": operator.lshift, "bwrsh": operator.rshift,
+}  # fmt: skip
+_SET_OPS = {"bwand": ast.BitAnd, "bwor": ast.BitOr, "bwxor": ast.BitXor}
+_DECIMAL_METHODS = {
+    "mul": "multiply",
+    "tdiv": "divide",
+    "fdiv": "divide_int",
+    "mod": "remainder",
+    "pow": "power",
+}
+_ORDERABLE = (DataType.FLOAT, DataType.STRING, DataType.DATETIME, DataType.TIMEDELTA, DataType.BOOLEAN)
+_PLAIN_SCALARS = (*_ORDERABLE, DataType.BYTES)
+_TRAPS = (decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow)
+
+
+def _name(name: str) -> ast.Name:
+    return ast.Name(id=name, ctx=ast.Load())
+
+
+def _call(function: ast.expr, *arguments: ast.expr, **keywords: ast.expr) -> ast.Call:
+    return ast.Call(
+        func=function,
+        args=list(arguments),
+        keywords=[ast.keyword(arg=k, value=v) for k, v in keywords.items()],
+    )
+
+
+def _method(value: ast.expr, name: str, *arguments: ast.expr) -> ast.Call:
+    return _call(ast.Attribute(value=value, attr=name, ctx=ast.Load()), *arguments)
+
+
+def _assign(name: str, value: ast.expr) -> ast.Assign:
+    return ast.Assign(targets=[ast.Name(id=name, ctx=ast.Store())], value=value)
+
+
+def _is_none(value: ast.expr, negate: bool = False) -> ast.Compare:
+    return ast.Compare(
+        left=value, ops=[ast.IsNot() if negate else ast.Is()], comparators=[ast.Constant(None)]
+    )
+
+
+def _base(dtype: Any) -> Any:
+    """The type without nullability."""
+    return DataType.NULLABLE.unwrap(dtype)
+
+
+def _may_be_null(dtype: Any) -> bool:
+    return bool(DataType.is_type(dtype, DataType.NULLABLE)) or dtype in (DataType.NULL, DataType.UNDEFINED)
+
+
+def _is(dtype: Any, *kinds: Any) -> bool:
+    """``dtype`` (never null) is one of the scalar ``kinds``."""
+    return any(dtype == kind for kind in kinds)
+
+
+def _is_object(dtype: Any) -> bool:
+    return bool(DataType.is_type(_base(dtype), DataType.OBJECT))
+
+
+class _Generator:
+    """Walks one statement, emitting statements into the current block and returning expressions.
+
+    Most nodes compile to a single Python expression. A few need a value twice
+    (``??``, safe navigation) or evaluate a sub-expression only sometimes
+    (``and``, ``or``, ``?:``, comprehensions); those assign temporaries in the
+    current block, and what runs only sometimes goes into an ``if`` or ``for``
+    block of its own, so short-circuiting stays exactly rule-engine's.
+    """
+
+    def __init__(self, context: Any, builtin_values: Mapping[str, Function], facts_type: type) -> None:
+        self.context = context
+        self.builtin_values = builtin_values
+        self.decimal = context.decimal_context.copy()  # private: its flags are nobody's business
+        self.zone: dt.tzinfo = context.default_timezone
+        self.block: list[ast.stmt] = []
+        self.injected: dict[int, str] = {}
+        self.values: list[Any] = []
+        self.names: list[str] = []
+        self.temps = 0
+        self.scopes: dict[str, str] = {}  # comprehension variable -> Python local
+        self.facts_type = ast.Name(id=self.inject(facts_type), ctx=ast.Load())
+
+    # -- plumbing ---------------------------------------------------------
+
+    def inject(self, value: Any) -> str:
+        """A closure cell holding ``value`` (one per distinct object)."""
+        key = id(value)
+        if key not in self.injected:
+            name = f"k{len(self.values)}"
+            self.injected[key] = name
+            self.values.append(value)
+            self.names.append(name)
+        return self.injected[key]
+
+    def ref(self, value: Any) -> ast.Name:
+        return _name(self.inject(value))
+
+    def temp(self) -> str:
+        self.temps += 1
+        return f"t{self.temps}"
+
+    def hold(self, value: ast.expr) -> ast.expr:
+        """``value`` usable twice: a name or constant as is, anything else through a temporary."""
+        if isinstance(value, (ast.Name, ast.Constant)):
+            return value
+        name = self.temp()
+        self.block.append(_assign(name, value))
+        return _name(name)
+
+    def sub(self, node: Any, raw: bool = False) -> tuple[list[ast.stmt], ast.expr]:
+        """Compile ``node`` into a block of its own: for code that runs only sometimes."""
+        outer, self.block = self.block, []
+        try:
+            value = self.raw(node) if raw else self.value(node)
+            return self.block, value
+        finally:
+            self.block = outer
+
+    # -- entry points -----------------------------------------------------
+
+    def function(self, statement: Any) -> Function:
+        facts = ast.Name(id="facts", ctx=ast.Load())
+        guard = ast.If(
+            test=ast.Compare(
+                left=ast.Attribute(value=facts, attr="__class__", ctx=ast.Load()),
+                ops=[ast.IsNot()],
+                comparators=[self.facts_type],
+            ),
+            body=[ast.Raise(exc=self.ref(Unexpected), cause=None)],
+            orelse=[],
+        )
+        result = self.value(statement.expression)
+        body = [guard, *self.block, ast.Return(value=result)]
+        arguments = ast.arguments(
+            posonlyargs=[], args=[ast.arg(arg="facts")], kwonlyargs=[], kw_defaults=[], defaults=[]
+        )
+        inner = ast.FunctionDef(name="evaluate", args=arguments, body=body, decorator_list=[], returns=None)
+        factory_arguments = ast.arguments(
+            posonlyargs=[],
+            args=[ast.arg(arg=name) for name in self.names],
+            kwonlyargs=[],
+            kw_defaults=[],
+            defaults=[],
+        )
+        factory = ast.FunctionDef(
+            name="factory",
+            args=factory_arguments,
+            body=[inner, ast.Return(value=_name("evaluate"))],
+            decorator_list=[],
+            returns=None,
+        )
+        module = ast.fix_missing_locations(ast.Module(body=[factory], type_ignores=[]))
+        code = compile(module, "<strata rule expression>", "exec")
+        factory_code = next(const for const in code.co_consts if isinstance(const, types.CodeType))
+        make = types.FunctionType(factory_code, {"__builtins__": {}})
+        built: Function = make(*self.values)
+        return built
+
+    def value(self, node: Any) -> ast.expr:
+        """Code for ``node``'s value exactly as rule-engine represents it."""
+        code = self.raw(node)
+        if _is_object(node.result_type):
+            # rule-engine rebuilds an object's mapping (coercing its values) whenever it reads one;
+            # compiled code reads attributes straight from the raw value and coerces only here,
+            # where the object itself is used
+            code = _call(self.ref(re_types.coerce_value), code, verify_type=ast.Constant(False))
+        return code
+
+    def raw(self, node: Any) -> ast.expr:
+        """Code for ``node``: the same as ``value`` except that objects stay as the facts hold them."""
+        method = self.dispatch.get(type(node))
+        if method is None:
+            raise NotCompilable(type(node).__name__)
+        code: ast.expr = method(self, node)
+        return code
+
+    # -- literals -----------------------------------------------------------
+
+    def literal(self, node: Any) -> ast.expr:
+        value = node.value
+        if isinstance(value, Decimal) and not value.is_finite():
+            raise NotCompilable("nan or inf literal")
+        if value is None or isinstance(value, (bool, str, bytes)):
+            return ast.Constant(value)
+        return self.ref(value)  # Decimal, datetime, timedelta: immutable, built once by the parser
+
+    def array(self, node: Any) -> ast.expr:
+        member_type = node.result_type.value_type
+        if not _may_be_null(member_type) and any(_may_be_null(m.result_type) for m in node.value):
+            raise NotCompilable("null in a typed array literal")
+        return ast.Tuple(elts=[self.value(member) for member in node.value], ctx=ast.Load())
+
+    def set_(self, node: Any) -> ast.expr:
+        if node.result_type.value_type == DataType.UNDEFINED:
+            raise NotCompilable("mixed set literal")  # which equal member survives depends on order
+        members = [self.value(member) for member in node.value]  # rule-engine's (set) order
+        return ast.Set(elts=members) if members else _call(self.ref(set))
+
+    # -- symbols ------------------------------------------------------------
+
+    def symbol(self, node: Any) -> ast.expr:
+        if node.scope == re_builtins.Builtins.scope_name:
+            return self.builtin_symbol(node)
+        if node.scope is not None:
+            raise NotCompilable(f"symbol scope {node.scope}")
+        if node.name in self.scopes:
+            return _name(self.scopes[node.name])
+        if node.result_type == DataType.UNDEFINED:
+            raise NotCompilable("untyped symbol")
+        read = ast.Subscript(value=_name("facts"), slice=ast.Constant(node.name), ctx=ast.Load())
+        load = loader(node.result_type, self.zone)
+        return read if load is None else _call(self.ref(load), read)
+
+    def builtin_symbol(self, node: Any) -> ast.expr:
+        name = node.name
+        if name in self.builtin_values:
+            load = loader(node.result_type, self.zone)
+            assert load is not None
+            return _call(self.ref(load), _call(self.ref(self.builtin_values[name]), _name("facts")))
+        if name in ("e", "pi"):
+            return self.ref(self.context.builtins[name])
+        raise NotCompilable(f"${name} as a value")
+
+    # -- attributes and items ------------------------------------------------
+
+    def attribute(self, node: Any) -> ast.expr:
+        object_type = node.object.result_type
+        if node._object_type is not None:
+            return self.object_attribute(node)
+        base = _base(object_type)
+        target = self.hold(self.value(node.object))
+        code = self.builtin_attribute(base, node.name, target)
+        if _may_be_null(object_type):
+            if not node.safe:
+                raise NotCompilable("attribute of a null")
+            code = ast.IfExp(test=_is_none(target), body=ast.Constant(None), orelse=code)
+        return code
+
+    def object_attribute(self, node: Any) -> ast.expr:
+        object_type = node._object_type
+        if self.context.default_value is not re_errors.UNDEFINED:
+            raise NotCompilable("context default value")
+        accessor = object_type.accessor
+        if accessor is read_key:
+            target = self.hold(self.raw(node.object))
+            read: ast.expr = ast.Subscript(value=target, slice=ast.Constant(node.name), ctx=ast.Load())
+        else:
+            target = self.hold(self.value(node.object))
+            read = _call(self.ref(accessor), target, ast.Constant(node.name))
+        declared = re_ast.base._resolve_type(object_type.attributes[node.name], self.context)
+        load = loader(declared, self.zone)
+        code = read if load is None else _call(self.ref(load), read)
+        if node.safe:
+            code = ast.IfExp(test=_is_none(target), body=ast.Constant(None), orelse=code)
+        return code
+
+    def builtin_attribute(self, base: Any, name: str, target: ast.expr) -> ast.expr:
+        decimal_ = self.ref(Decimal)
+        if name == "length" and self.sized(base):
+            return _call(decimal_, _call(self.ref(len), target))
+        if name == "is_empty" and self.sized(base):
+            return ast.UnaryOp(op=ast.Not(), operand=target)
+        if _is(base, DataType.STRING):
+            simple = {"as_lower": "lower", "as_upper": "upper"}
+            if name in simple:
+                return _method(target, simple[name])
+            if name == "to_str":
+                return target
+        if _is(base, DataType.FLOAT):
+            if name in ("ceiling", "floor"):
+                return _call(
+                    decimal_, _call(self.ref(math.ceil if name == "ceiling" else math.floor), target)
+                )
+            if name == "to_flt":
+                return target
+            if name == "to_int":
+                return _call(self.ref(_to_int), target)
+            if name == "to_str":
+                return _call(self.ref(str), target)
+            if name == "is_nan":
+                return _method(target, "is_nan")
+        if _is(base, DataType.DATETIME):
+            if name in ("year", "month", "day", "hour", "minute", "second", "microsecond"):
+                return _call(decimal_, ast.Attribute(value=target, attr=name, ctx=ast.Load()))
+            if name == "millisecond":
+                micro = ast.Attribute(value=target, attr="microsecond", ctx=ast.Load())
+                return _call(
+                    self.ref(_as_float), ast.BinOp(left=micro, op=ast.Div(), right=ast.Constant(1000))
+                )
+            if name == "date":
+                zero = ast.Constant(0)
+                return _call(
+                    ast.Attribute(value=target, attr="replace", ctx=ast.Load()),
+                    hour=zero,
+                    minute=zero,
+                    second=zero,
+                    microsecond=zero,
+                )
+            if name == "weekday":
+                return _call(self.ref(_weekday), target)
+            if name == "zone_name":
+                return _call(self.ref(_zone_name), target)
+            if name == "to_epoch":
+                return _call(self.ref(_as_float), _method(target, "timestamp"))
+        if _is(base, DataType.TIMEDELTA):
+            if name in ("days", "seconds", "microseconds"):
+                return _call(decimal_, ast.Attribute(value=target, attr=name, ctx=ast.Load()))
+            if name == "total_seconds":
+                return _call(self.ref(_as_float), _method(target, "total_seconds"))
+        if DataType.is_type(base, DataType.ARRAY) or DataType.is_type(base, DataType.SET):
+            if name == "to_ary":
+                return _call(self.ref(tuple), target)
+            if name == "to_set":
+                return _call(self.ref(set), target)
+        if DataType.is_type(base, DataType.MAPPING) and name in ("keys", "values"):
+            return _call(self.ref(tuple), _method(target, name))
+        raise NotCompilable(f"attribute {name} of {base.name}")
+
+    @staticmethod
+    def sized(base: Any) -> bool:
+        return _is(base, DataType.STRING) or any(
+            DataType.is_type(base, kind) for kind in (DataType.ARRAY, DataType.SET, DataType.MAPPING)
+        )
+
+    def item(self, node: Any) -> ast.expr:
+        container_type = _base(node.container.result_type)
+        container = self.hold(self.value(node.container))
+        key = self.value(node.item)
+        code: ast.expr
+        if _is(container_type, DataType.STRING) or DataType.is_type(container_type, DataType.ARRAY):
+            if not _is(_base(node.item.result_type), DataType.FLOAT):
+                raise NotCompilable("untyped index")
+            code = _call(self.ref(_item_safe if node.safe else _item), container, key)
+        elif DataType.is_type(container_type, DataType.MAPPING):
+            if node.safe:
+                code = _method(container, "get", key)
+            else:
+                code = ast.Subscript(value=container, slice=key, ctx=ast.Load())
+        else:
+            raise NotCompilable(f"item of {container_type.name}")
+        if _may_be_null(node.container.result_type):
+            code = ast.IfExp(test=_is_none(container), body=ast.Constant(None), orelse=code)
+        return code
+
+    def slice_(self, node: Any) -> ast.expr:
+        container_type = _base(node.container.result_type)
+        if not (_is(container_type, DataType.STRING) or DataType.is_type(container_type, DataType.ARRAY)):
+            raise NotCompilable(f"slice of {container_type.name}")
+        for bound in (node.start, node.stop):
+            if not (_is(_base(bound.result_type), DataType.FLOAT) or bound.result_type == DataType.NULL):
+                raise NotCompilable("untyped slice bound")
+        container = self.hold(self.value(node.container))
+        code: ast.expr = _call(self.ref(_slice), container, self.value(node.start), self.value(node.stop))
+        if _may_be_null(node.container.result_type):
+            code = ast.IfExp(test=_is_none(container), body=ast.Constant(None), orelse=code)
+        return code
+
+    # -- operators ------------------------------------------------------------
+
+    def logic(self, node: Any) -> ast.expr:
+        left = self.value(node.left)
+        statements, right = self.sub(node.right)
+        booleans = node.left.result_type == DataType.BOOLEAN and node.right.result_type == DataType.BOOLEAN
+        if not statements:
+            code: ast.expr = ast.BoolOp(
+                op=ast.And() if node.type == "and" else ast.Or(), values=[left, right]
+            )
+        else:
+            name = self.temp()
+            self.block.append(_assign(name, left))
+            test: ast.expr = (
+                _name(name) if node.type == "and" else ast.UnaryOp(op=ast.Not(), operand=_name(name))
+            )
+            self.block.append(ast.If(test=test, body=[*statements, _assign(name, right)], orelse=[]))
+            code = _name(name)
+        return code if booleans else _call(self.ref(bool), code)
+
+    def unary(self, node: Any) -> ast.expr:
+        operand = self.value(node.right)
+        if node.type == "not":
+            return ast.UnaryOp(op=ast.Not(), operand=operand)
+        operand_type = node.right.result_type
+        if operand_type == DataType.FLOAT:
+            return _call(self.ref(self.decimal.minus), operand)
+        if operand_type == DataType.TIMEDELTA:
+            return ast.UnaryOp(op=ast.USub(), operand=operand)
+        raise NotCompilable(f"minus of {operand_type.name}")
+
+    def add_or_subtract(self, node: Any) -> ast.expr:
+        left_type, right_type = node.left.result_type, node.right.result_type
+        left, right = self.value(node.left), self.value(node.right)
+        if left_type == DataType.FLOAT and right_type == DataType.FLOAT:
+            method = self.decimal.add if node.type == "add" else self.decimal.subtract
+            return _call(self.ref(method), left, right)
+        known = (DataType.STRING, DataType.BYTES, DataType.DATETIME, DataType.TIMEDELTA)
+        if _is(left_type, *known) and _is(right_type, *known):  # the parser checked which pairs are allowed
+            return ast.BinOp(left=left, op=ast.Add() if node.type == "add" else ast.Sub(), right=right)
+        raise NotCompilable(f"{node.type} of {left_type.name} and {right_type.name}")
+
+    def arithmetic(self, node: Any) -> ast.expr:
+        if node.left.result_type != DataType.FLOAT or node.right.result_type != DataType.FLOAT:
+            raise NotCompilable("untyped arithmetic")
+        method = getattr(self.decimal, _DECIMAL_METHODS[node.type])
+        return _call(self.ref(method), self.value(node.left), self.value(node.right))
+
+    def bitwise(self, node: Any) -> ast.expr:
+        left_type, right_type = node.left.result_type, node.right.result_type
+        left, right = self.value(node.left), self.value(node.right)
+        if left_type == DataType.FLOAT and right_type == DataType.FLOAT:
+            return _call(self.ref(_bitwise(_BITWISE_OPS[node.type])), left, right)
+        if DataType.is_type(left_type, DataType.SET) and DataType.is_type(right_type, DataType.SET):
+            return ast.BinOp(left=left, op=_SET_OPS[node.type](), right=right)
+        raise NotCompilable(f"bitwise {node.type} of {left_type.name}")
+
+    def equality(self, node: Any) -> ast.expr:
+        left_type, right_type = node.left.result_type, node.right.result_type
+        left, right = self.value(node.left), self.value(node.right)
+        equal = node.type == "eq"
+        if left_type == DataType.NULL or right_type == DataType.NULL:
+            other = right if left_type == DataType.NULL else left
+            return _is_none(other, negate=not equal)
+        left_base, right_base = _base(left_type), _base(right_type)
+        same_scalar = left_base == right_base and _is(left_base, *_PLAIN_SCALARS)
+        arrays = DataType.is_type(left_base, DataType.ARRAY) and DataType.is_type(right_base, DataType.ARRAY)
+        if same_scalar or arrays:  # both sides the same Python type, or null
+            return ast.Compare(left=left, ops=[_COMPARE[node.type]()], comparators=[right])
+        helper = _same_type_equal if equal else _same_type_unequal
+        return _call(self.ref(helper), left, right)
+
+    def ordering(self, node: Any) -> ast.expr:
+        left_type, right_type = node.left.result_type, node.right.result_type
+        left, right = self.value(node.left), self.value(node.right)
+        if left_type == right_type and _is(left_type, *_ORDERABLE):
+            return ast.Compare(left=left, ops=[_COMPARE[node.type]()], comparators=[right])
+        if DataType.is_type(left_type, DataType.ARRAY) and DataType.is_type(right_type, DataType.ARRAY):
+            return _call(self.ref(_ordered), self.ref(_ORDER_OPS[node.type]), left, right)
+        raise NotCompilable(f"ordering of {left_type.name} and {right_type.name}")
+
+    def regex(self, node: Any) -> ast.expr:
+        if node.left.result_type != DataType.STRING:
+            raise NotCompilable("regex on a nullable or untyped value")
+        method = "match" if node.type.endswith("fzm") else "search"
+        negate = node.type.startswith("ne")
+        left = self.value(node.left)
+        if isinstance(node.right, re_ast.StringExpression):
+            found = ast.Compare(
+                left=_method(self.ref(node._right), method, left),
+                ops=[ast.Is() if negate else ast.IsNot()],
+                comparators=[ast.Constant(None)],
+            )
+            return found
+        if node.right.result_type != DataType.STRING:
+            raise NotCompilable("regex pattern that may be null")
+        matcher = _regex_matcher(self.context.regex_flags, method, negate)
+        return _call(self.ref(matcher), left, self.value(node.right))
+
+    def contains(self, node: Any) -> ast.expr:
+        container_type = node.container.result_type
+        member = self.value(node.member)
+        container = self.value(node.container)
+        if _is(container_type, DataType.STRING):
+            if node.member.result_type == DataType.STRING:
+                return ast.Compare(left=member, ops=[ast.In()], comparators=[container])
+            return _call(self.ref(_string_contains), member, container)
+        if any(
+            DataType.is_type(container_type, kind)
+            for kind in (DataType.ARRAY, DataType.SET, DataType.MAPPING)
+        ):
+            return ast.Compare(left=member, ops=[ast.In()], comparators=[container])
+        raise NotCompilable(f"membership in {container_type.name}")
+
+    # -- control ------------------------------------------------------------------
+
+    def ternary(self, node: Any) -> ast.expr:
+        raw = _is_object(node.result_type)
+        condition = self.value(node.condition)
+        true_statements, when_true = self.sub(node.case_true, raw)
+        false_statements, when_false = self.sub(node.case_false, raw)
+        if not true_statements and not false_statements:
+            return ast.IfExp(test=condition, body=when_true, orelse=when_false)
+        name = self.temp()
+        self.block.append(
+            ast.If(
+                test=condition,
+                body=[*true_statements, _assign(name, when_true)],
+                orelse=[*false_statements, _assign(name, when_false)],
+            )
+        )
+        return _name(name)
+
+    def coalesce(self, node: Any) -> ast.expr:
+        raw = _is_object(node.result_type)
+        left = self.raw(node.left) if raw else self.value(node.left)
+        statements, right = self.sub(node.right, raw)
+        if not statements:
+            held = self.hold(left)
+            return ast.IfExp(test=_is_none(held, negate=True), body=held, orelse=right)
+        name = self.temp()
+        self.block.append(_assign(name, left))
+        self.block.append(
+            ast.If(test=_is_none(_name(name)), body=[*statements, _assign(name, right)], orelse=[])
+        )
+        return _name(name)
+
+    def comprehension(self, node: Any) -> ast.expr:
+        iterable_type = re_ast.base._resolve_type(node.iterable.result_type, self.context)
+        if not (
+            DataType.is_type(iterable_type, DataType.ARRAY) or DataType.is_type(iterable_type, DataType.SET)
+        ):
+            raise NotCompilable(f"comprehension over {iterable_type.name}")
+        member_type = iterable_type.value_type
+        if member_type == DataType.UNDEFINED or _is_object(member_type):
+            raise NotCompilable("comprehension over untyped or object members")
+        if node.variable in self.scopes:
+            raise NotCompilable("comprehension variable shadowing another")
+        iterable = self.value(node.iterable)
+        results, variable = self.temp(), self.temp()
+        self.block.append(_assign(results, ast.List(elts=[], ctx=ast.Load())))
+        self.scopes[node.variable] = variable
+        outer, self.block = self.block, []
+        try:
+            append = ast.Expr(value=_method(_name(results), "append", self.value(node.result)))
+            body: list[ast.stmt] = [*self.block, append]
+            self.block = []
+            if node.condition is not None:
+                condition = self.value(node.condition)
+                body = [*self.block, ast.If(test=condition, body=body, orelse=[])]
+        finally:
+            self.block = outer
+            del self.scopes[node.variable]
+        self.block.append(
+            ast.For(target=ast.Name(id=variable, ctx=ast.Store()), iter=iterable, body=body, orelse=[])
+        )
+        return _call(self.ref(tuple), _name(results))
+
+    # -- calls ----------------------------------------------------------------------
+
+    def call(self, node: Any) -> ast.expr:
+        function = node.function
+        arguments = [self.value(argument) for argument in node.arguments]
+        if (
+            isinstance(function, re_ast.SymbolExpression)
+            and function.scope == re_builtins.Builtins.scope_name
+        ):
+            return self.builtin_call(function.name, node.arguments, arguments)
+        if isinstance(function, re_ast.GetAttributeExpression) and function.name in (
+            "starts_with",
+            "ends_with",
+        ):
+            base = function.object.result_type
+            if function.safe or not (_is(base, DataType.STRING) or DataType.is_type(base, DataType.ARRAY)):
+                raise NotCompilable(f"{function.name} of {base.name}")
+            helper = _starts_with if function.name == "starts_with" else _ends_with
+            return _call(self.ref(helper), self.value(function.object), *arguments)
+        raise NotCompilable("call of a computed function")
+
+    def builtin_call(self, name: str, nodes: Iterable[Any], arguments: list[ast.expr]) -> ast.expr:
+        """A builtin function whose arguments have the types it declares, so rule-engine's run-time
+        validation of them always passes; anything looser stays interpreted."""
+        given = [argument.result_type for argument in nodes]
+        builtin = self.context.builtins[name]
+        numbers = DataType.ARRAY(DataType.FLOAT)
+        if name == "abs" and builtin is abs and given == [DataType.FLOAT]:
+            return _call(self.ref(self.decimal.abs), *arguments)
+        if name in ("min", "max") and builtin is {"min": min, "max": max}[name] and given == [numbers]:
+            return _call(self.ref(builtin), *arguments)  # empty arrays raise, as in rule-engine
+        if name == "sum" and builtin is sum and given == [numbers]:
+            return _call(self.ref(_sum(self.decimal)), *arguments)
+        arrays = len(given) == 1 and DataType.is_type(given[0], DataType.ARRAY)
+        if name in ("any", "all") and builtin is {"any": any, "all": all}[name] and arrays:
+            return _call(self.ref(builtin), *arguments)
+        if (
+            name == "range"
+            and builtin is re_builtins._builtin_range
+            and all(t == DataType.FLOAT for t in given)
+        ):
+            return _call(self.ref(_range), *arguments)
+        split_types = [DataType.STRING, DataType.STRING, DataType.FLOAT][: len(given)]
+        if name == "split" and builtin is re_builtins._builtins_split and given == split_types:
+            return _call(self.ref(_split), *arguments)
+        if given == [DataType.STRING]:
+            if name == "parse_timedelta" and builtin is re_parse.parse_timedelta:
+                return _call(self.ref(re_parse.parse_timedelta), *arguments)
+            if (
+                name == "parse_datetime"
+                and getattr(builtin, "func", None) is re_builtins._builtin_parse_datetime
+            ):
+                zone = self.ref(self.context.builtins.timezone)
+                return _call(self.ref(re_parse.parse_datetime), *arguments, zone)
+        raise NotCompilable(f"${name}()")
+
+    dispatch: ClassVar[dict[type, Callable[[_Generator, Any], ast.expr]]] = {
+        re_ast.BooleanExpression: literal,
+        re_ast.BytesExpression: literal,
+        re_ast.DatetimeExpression: literal,
+        re_ast.FloatExpression: literal,
+        re_ast.NullExpression: literal,
+        re_ast.StringExpression: literal,
+        re_ast.TimedeltaExpression: literal,
+        re_ast.ArrayExpression: array,
+        re_ast.SetExpression: set_,
+        re_ast.SymbolExpression: symbol,
+        re_ast.GetAttributeExpression: attribute,
+        re_ast.GetItemExpression: item,
+        re_ast.GetSliceExpression: slice_,
+        re_ast.LogicExpression: logic,
+        re_ast.UnaryExpression: unary,
+        re_ast.AddExpression: add_or_subtract,
+        re_ast.SubtractExpression: add_or_subtract,
+        re_ast.ArithmeticExpression: arithmetic,
+        re_ast.BitwiseExpression: bitwise,
+        re_ast.BitwiseShiftExpression: bitwise,
+        re_ast.ComparisonExpression: equality,
+        re_ast.ArithmeticComparisonExpression: ordering,
+        re_ast.FuzzyComparisonExpression: regex,
+        re_ast.ContainsExpression: contains,
+        re_ast.TernaryExpression: ternary,
+        re_ast.CoalesceExpression: coalesce,
+        re_ast.ComprehensionExpression: comprehension,
+        re_ast.FunctionCallExpression: call,
+    }
+
+
+def compile_rule(rule: Any, builtin_values: Mapping[str, Function], facts_type: type) -> Function | None:
+    """A function with ``rule``'s semantics, or None (counted) where the interpreter must stay.
+
+    ``builtin_values`` computes builtin symbols from the facts (Strata's ``$now``
+    and ``$today`` read the request clock); ``facts_type`` is the only mapping
+    class the function accepts: anything else goes to the interpreter.
+    """
+    try:
+        function = _compile(rule, builtin_values, facts_type)
+    except NotCompilable as exc:
+        counts["interpreted"] += 1
+        fallback_reasons[str(exc)] += 1
+        return None
+    counts["compiled"] += 1
+    return function
+
+
+def _compile(rule: Any, builtin_values: Mapping[str, Function], facts_type: type) -> Function:
+    context = rule.context
+    if getattr(context, "_Context__resolver", None) is not re_context.resolve_item:
+        raise NotCompilable("custom symbol resolver")  # compiled code reads facts[name]
+    if not all(context.decimal_context.traps[trap] for trap in _TRAPS):
+        raise NotCompilable("decimal context without the default traps")  # NaN could arise
+    return _Generator(context, builtin_values, facts_type).function(rule.statement)
