@@ -91,10 +91,11 @@ def serve(
         while not stop.wait(0.1):
             pass
     finally:
-        health_servicer.enter_graceful_shutdown()
+        # gRPC refuses new calls at once; HTTP's accept loop notices within its 0.5 s poll.
+        drained = grpc_server.stop(server, grace, health_servicer)
         if http is not None:
             http.shutdown()  # no new HTTP requests
-        grpc_server.stop(server, grace)  # no new RPCs; in-flight ones finish
+        drained.wait()  # in-flight RPCs have finished
         if http is not None and http_thread is not None:
             http.server_close()  # waits for in-flight HTTP requests
             http_thread.join(grace)

@@ -8,6 +8,7 @@ so gRPC callers get the same error document as REST callers.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass
@@ -119,11 +120,14 @@ def create_server(
     return server, port
 
 
-def stop(server: grpc.Server, grace: float, health_servicer: health.HealthServicer | None = None) -> None:
-    """Stop taking calls, let in-flight ones finish for up to ``grace`` seconds, then return.
+def stop(
+    server: grpc.Server, grace: float, health_servicer: health.HealthServicer | None = None
+) -> threading.Event:
+    """Stop taking calls at once; the event is set when in-flight ones finish (``grace`` at most).
 
-    Health turns NOT_SERVING first so load balancers stop routing here.
+    Health turns NOT_SERVING first so load balancers stop routing here. Not
+    waiting here lets the caller stop its other listeners meanwhile.
     """
     if health_servicer is not None:
         health_servicer.enter_graceful_shutdown()
-    server.stop(grace).wait()
+    return server.stop(grace)
