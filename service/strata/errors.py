@@ -79,6 +79,21 @@ class NotFound(StrataError):
     code = "not_found"
 
 
+class FailedPrecondition(StrataError):
+    """The request is well formed but the state does not allow it (nothing to roll back to)."""
+
+    code = "failed_precondition"
+
+
+class Conflict(StrataError):
+    """A change was based on a stale revision: someone else changed the thing first.
+
+    Read it again and decide anew; retrying blindly would undo their change.
+    """
+
+    code = "aborted"
+
+
 class EvaluationError(StrataError):
     """A rule raised while being evaluated against a well-typed profile."""
 
@@ -110,6 +125,8 @@ ALL_ERRORS: tuple[type[StrataError], ...] = (
     RuleFileError,
     RuleTestFailure,
     NotFound,
+    FailedPrecondition,
+    Conflict,
     EvaluationError,
     DeadlineExceeded,
     ResourceExhausted,

@@ -34,6 +34,8 @@ from sqlalchemy import URL, create_engine, make_url, text
 from sqlalchemy.pool import NullPool
 
 from strata.engine.schema import ProfileSchema
+from strata.registry.service import Registry
+from strata.registry.store import RegistryStore
 from strata.rulefiles.loader import load_schema
 from strata.store import ProfileStore, make_engine, migrate
 from tests.conftest import RULES_DIR
@@ -178,5 +180,16 @@ def store(database_url: str, schema: ProfileSchema) -> Iterator[ProfileStore]:
     engine = make_engine(database_url, pool_size=2)
     try:
         yield ProfileStore(engine, schema)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def registry(database_url: str, schema: ProfileSchema) -> Iterator[Registry]:
+    """The rule registry on a freshly migrated, empty database."""
+    migrate(database_url)
+    engine = make_engine(database_url, pool_size=4)
+    try:
+        yield Registry(RegistryStore(engine), schema)
     finally:
         engine.dispose()

@@ -21,17 +21,18 @@ def test_migrate_creates_the_schema_on_an_empty_database(database_url: str) -> N
     with pytest.raises(SchemaNotReady, match="run `strata db migrate`"):
         require_migrated(engine)
 
-    assert migrate(database_url) == head_revision() == "0001"
+    assert migrate(database_url) == head_revision() == "0002"
     require_migrated(engine)
     tables = inspect(engine)
-    assert {"profiles", "alembic_version"} <= set(tables.get_table_names())
+    registry = {"ruleset_versions", "ruleset_heads", "aliases", "audit_log", "api_tokens"}
+    assert {"profiles", "alembic_version", *registry} <= set(tables.get_table_names())
     assert {index["name"] for index in tables.get_indexes("profiles")} == {
         "ix_profiles_registered_at",
         "ix_profiles_last_active_at",
         "ix_profiles_last_order_at",
         "ix_profiles_updated_at",
     }
-    assert migrate(database_url) == "0001"  # idempotent: safe on every start
+    assert migrate(database_url) == "0002"  # idempotent: safe on every start
     engine.dispose()
 
 

@@ -1,4 +1,4 @@
-"""The tables: one row per user profile.
+"""The tables: user profiles, and the rule registry (versions, heads, aliases, audit, tokens).
 
 A profile is stored twice over, on purpose. ``data`` holds the whole
 validated document, so the service answers ``get`` from one column and a new
@@ -18,7 +18,24 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, cast
 
-from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, Double, MetaData, Table, Text, func
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Double,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    UniqueConstraint,
+    false,
+    func,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -87,3 +104,110 @@ FIELD_COLUMNS: tuple[str, ...] = tuple(
 )
 # Every column a write sets, in table order: the fields, then the document and the write time.
 WRITE_COLUMNS: tuple[str, ...] = (*FIELD_COLUMNS, "data", "updated_at")
+
+
+# The rule registry ---------------------------------------------------------------
+#
+# Versions are immutable rows; what changes is a ruleset's head (its active
+# version and a revision number that every change bumps, for optimistic
+# concurrency) and its aliases. Every change is appended to the audit log,
+# which is also the change marker replicas poll.
+
+# An autoincrementing 64-bit key: SQLite only autoincrements INTEGER PRIMARY KEY.
+BigSerial = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class RulesetVersion(Base):
+    """One published rule file: immutable, numbered per ruleset from 1."""
+
+    __tablename__ = "ruleset_versions"
+    __table_args__ = (UniqueConstraint("name", "checksum", name="uq_ruleset_versions_name_checksum"),)
+
+    name: Mapped[str] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(Integer(), primary_key=True)
+    kind: Mapped[str]
+    checksum: Mapped[str]
+    content: Mapped[str]
+    author: Mapped[str]
+    created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+    note: Mapped[str] = mapped_column(server_default="")
+
+
+class RulesetHead(Base):
+    """A ruleset's active version (none until first activated) and its revision."""
+
+    __tablename__ = "ruleset_heads"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["name", "active_version"],
+            ["ruleset_versions.name", "ruleset_versions.version"],
+            name="fk_ruleset_heads_active_version_ruleset_versions",
+        ),
+    )
+
+    name: Mapped[str] = mapped_column(primary_key=True)
+    active_version: Mapped[int | None] = mapped_column(Integer())
+    revision: Mapped[int] = mapped_column(server_default="0")
+
+
+class Alias(Base):
+    """A named pointer (``stable``, ``canary``) at one version of a ruleset."""
+
+    __tablename__ = "aliases"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["name", "version"],
+            ["ruleset_versions.name", "ruleset_versions.version"],
+            name="fk_aliases_version_ruleset_versions",
+        ),
+    )
+
+    name: Mapped[str] = mapped_column(primary_key=True)
+    alias: Mapped[str] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(Integer())
+
+
+AUDIT_ACTIONS = ("publish", "activate", "rollback", "alias")
+
+
+class AuditEntry(Base):
+    """Who changed which ruleset when, from which version to which."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        CheckConstraint(f"action IN {AUDIT_ACTIONS!r}", name="action"),
+        Index("ix_audit_log_ruleset_id", "ruleset", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigSerial, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+    actor: Mapped[str]
+    action: Mapped[str]
+    ruleset: Mapped[str]
+    from_version: Mapped[int | None] = mapped_column(Integer())
+    to_version: Mapped[int | None] = mapped_column(Integer())
+    detail: Mapped[str] = mapped_column(server_default="")
+
+
+TOKEN_ROLES = ("publisher", "reader")
+
+
+class ApiToken(Base):
+    """A bearer token: only its SHA-256 is stored, so a leaked table grants nothing."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (CheckConstraint(f"role IN {TOKEN_ROLES!r}", name="role"),)
+
+    id: Mapped[int] = mapped_column(BigSerial, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(unique=True)
+    role: Mapped[str]
+    token_hash: Mapped[str] = mapped_column(unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+    revoked: Mapped[bool] = mapped_column(server_default=false())
+
+
+RULESET_VERSIONS = cast(Table, RulesetVersion.__table__)
+RULESET_HEADS = cast(Table, RulesetHead.__table__)
+ALIASES = cast(Table, Alias.__table__)
+AUDIT_LOG = cast(Table, AuditEntry.__table__)
+API_TOKENS = cast(Table, ApiToken.__table__)

@@ -50,6 +50,7 @@ ERROR_TABLE: dict[str, Status] = {
     "invalid_argument": Status(400, grpc.StatusCode.INVALID_ARGUMENT),
     "failed_precondition": Status(400, grpc.StatusCode.FAILED_PRECONDITION),
     "not_found": Status(404, grpc.StatusCode.NOT_FOUND),
+    "aborted": Status(409, grpc.StatusCode.ABORTED),
     "resource_exhausted": Status(413, grpc.StatusCode.RESOURCE_EXHAUSTED),
     # A rule failed on a well-typed profile: a defect of the ruleset, not of the request.
     "evaluation_failed": Status(500, grpc.StatusCode.INTERNAL),

@@ -1,0 +1,225 @@
+"""The registry's SQL: versions, heads, aliases and the audit log, on Postgres or SQLite.
+
+Every change to a head is a compare-and-set: ``UPDATE ... WHERE revision =
+:expected`` in the same transaction as its audit row, so of two writers who
+read the same revision exactly one changes anything, on either database,
+without holding a lock across the caller's think time. On Postgres the same
+transaction sends a ``NOTIFY`` on ``CHANNEL``, delivered to the replicas when
+it commits.
+
+Each write transaction begins with a write statement, so SQLite takes its
+write lock first (waiting its busy timeout) instead of failing to upgrade a
+read snapshot that another writer has moved past.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Row, func, insert, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from strata.registry.records import AuditRecord, Head, VersionRecord
+from strata.store.models import ALIASES, AUDIT_LOG, RULESET_HEADS, RULESET_VERSIONS
+
+#: The Postgres notification channel a change to any head is announced on.
+CHANNEL = "strata_registry"
+
+_V, _H, _A, _L = RULESET_VERSIONS, RULESET_HEADS, ALIASES, AUDIT_LOG
+_LISTED = (_V.c.name, _V.c.version, _V.c.kind, _V.c.checksum, _V.c.author, _V.c.created_at, _V.c.note)
+
+
+def utc(instant: dt.datetime) -> dt.datetime:
+    """An instant read back as aware UTC (SQLite returns the naive UTC that was written)."""
+    return instant.replace(tzinfo=dt.UTC) if instant.tzinfo is None else instant.astimezone(dt.UTC)
+
+
+def _version(row: Sequence[Any], content: str | None = None) -> VersionRecord:
+    name, version, kind, checksum, author, created_at, note = row[:7]
+    return VersionRecord(name, version, kind, checksum, author, utc(created_at), note, content)
+
+
+def _audit(row: Row[Any]) -> AuditRecord:
+    return AuditRecord(
+        row.id, utc(row.at), row.actor, row.action, row.ruleset, row.from_version, row.to_version, row.detail
+    )
+
+
+class RegistryStore:
+    """SQL over the registry tables; the use cases and their checks live in ``RegistryService``."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._dialect = engine.dialect.name
+
+    # reads -----------------------------------------------------------------------
+
+    def find_checksum(self, name: str, checksum: str) -> VersionRecord | None:
+        query = select(*_LISTED).where(_V.c.name == name, _V.c.checksum == checksum)
+        with self._engine.connect() as connection:
+            row = connection.execute(query).first()
+        return None if row is None else _version(row)
+
+    def version(self, name: str, version: int) -> VersionRecord | None:
+        """One version with its content."""
+        query = select(*_LISTED, _V.c.content).where(_V.c.name == name, _V.c.version == version)
+        with self._engine.connect() as connection:
+            row = connection.execute(query).first()
+        return None if row is None else _version(row, row.content)
+
+    def versions(self, name: str) -> list[VersionRecord]:
+        """A ruleset's versions, oldest first, without their content."""
+        query = select(*_LISTED).where(_V.c.name == name).order_by(_V.c.version)
+        with self._engine.connect() as connection:
+            return [_version(row) for row in connection.execute(query)]
+
+    def heads(self, name: str | None = None) -> list[Head]:
+        """Every ruleset's head (or just ``name``'s), by name."""
+        latest = select(_V.c.name, func.max(_V.c.version).label("latest"), func.max(_V.c.kind).label("kind"))
+        heads = select(_H.c.name, _H.c.active_version, _H.c.revision)
+        aliases = select(_A.c.name, _A.c.alias, _A.c.version).order_by(_A.c.alias)
+        if name is not None:
+            latest, heads, aliases = (
+                latest.where(_V.c.name == name),
+                heads.where(_H.c.name == name),
+                aliases.where(_A.c.name == name),
+            )
+        with self._engine.connect() as connection:
+            summary = {row.name: row for row in connection.execute(latest.group_by(_V.c.name))}
+            named: dict[str, dict[str, int]] = {}
+            for row in connection.execute(aliases):
+                named.setdefault(row.name, {})[row.alias] = row.version
+            rows = connection.execute(heads.order_by(_H.c.name)).all()
+        return [
+            Head(
+                row.name,
+                summary[row.name].kind,
+                row.active_version,
+                row.revision,
+                summary[row.name].latest,
+                named.get(row.name, {}),
+            )
+            for row in rows
+        ]
+
+    def active_versions(self) -> dict[str, int]:
+        """Ruleset name -> active version, for every ruleset that has one."""
+        query = select(_H.c.name, _H.c.active_version).where(_H.c.active_version.is_not(None))
+        with self._engine.connect() as connection:
+            return {row.name: row.active_version for row in connection.execute(query)}
+
+    def activations(self, name: str) -> list[AuditRecord]:
+        """The ruleset's activations and rollbacks, oldest first: its history of active versions."""
+        query = (
+            select(_L)
+            .where(_L.c.ruleset == name, _L.c.action.in_(("activate", "rollback")))
+            .order_by(_L.c.id)
+        )
+        with self._engine.connect() as connection:
+            return [_audit(row) for row in connection.execute(query)]
+
+    def audit(
+        self, ruleset: str | None = None, limit: int = 100, before: int | None = None
+    ) -> list[AuditRecord]:
+        """Audit entries, newest first; ``before`` is an entry id, for paging back."""
+        query = select(_L).order_by(_L.c.id.desc()).limit(limit)
+        if ruleset:
+            query = query.where(_L.c.ruleset == ruleset)
+        if before is not None:
+            query = query.where(_L.c.id < before)
+        with self._engine.connect() as connection:
+            return [_audit(row) for row in connection.execute(query)]
+
+    def marker(self) -> int:
+        """The newest audit id: it changes whenever anything in the registry does."""
+        with self._engine.connect() as connection:
+            return int(connection.execute(select(func.coalesce(func.max(_L.c.id), 0))).scalar_one())
+
+    # writes ----------------------------------------------------------------------
+
+    def insert_version(
+        self, name: str, kind: str, checksum: str, content: str, author: str, note: str
+    ) -> VersionRecord:
+        """Store the next version of ``name`` (creating its head) and audit it.
+
+        Two concurrent publishes of one ruleset race for the same number or
+        checksum; the loser gets ``IntegrityError`` and nothing is stored.
+        """
+        now = dt.datetime.now(dt.UTC)
+        number = select(func.coalesce(func.max(_V.c.version), 0) + 1).where(_V.c.name == name)
+        values = {"name": name, "kind": kind, "checksum": checksum, "content": content}
+        with self._engine.begin() as connection:
+            version = connection.execute(
+                insert(_V)
+                .values(**values, version=number.scalar_subquery(), author=author, created_at=now, note=note)
+                .returning(_V.c.version)
+            ).scalar_one()
+            head = (postgresql.insert if self._dialect == "postgresql" else sqlite.insert)(_H)
+            connection.execute(
+                head.values(name=name, revision=0).on_conflict_do_nothing(index_elements=["name"])
+            )
+            self._record(connection, now, author, "publish", name, None, version, note)
+        return VersionRecord(name, version, kind, checksum, author, now, note)
+
+    def move_head(
+        self, name: str, expected_revision: int, version: int, action: str, actor: str, previous: int | None
+    ) -> bool:
+        """Make ``version`` active if the head is still at ``expected_revision``; False if it moved."""
+        with self._engine.begin() as connection:
+            if not self._bump(connection, name, expected_revision, active_version=version):
+                return False
+            self._record(connection, dt.datetime.now(dt.UTC), actor, action, name, previous, version, "")
+        return True
+
+    def set_alias(
+        self, name: str, alias: str, version: int, expected_revision: int, actor: str, previous: int | None
+    ) -> bool:
+        """Point ``alias`` at ``version`` if the head is still at ``expected_revision``; False if it moved."""
+        upsert = (postgresql.insert if self._dialect == "postgresql" else sqlite.insert)(_A)
+        statement = upsert.values(name=name, alias=alias, version=version).on_conflict_do_update(
+            index_elements=["name", "alias"], set_={"version": version}
+        )
+        with self._engine.begin() as connection:
+            if not self._bump(connection, name, expected_revision):
+                return False
+            connection.execute(statement)
+            self._record(connection, dt.datetime.now(dt.UTC), actor, "alias", name, previous, version, alias)
+        return True
+
+    def _bump(self, connection: Connection, name: str, expected: int, **values: Any) -> bool:
+        """The compare-and-set: bump the revision only where it is still ``expected``."""
+        statement = (
+            update(_H)
+            .where(_H.c.name == name, _H.c.revision == expected)
+            .values(revision=_H.c.revision + 1, **values)
+        )
+        if connection.execute(statement).rowcount != 1:
+            return False
+        if self._dialect == "postgresql":
+            connection.execute(text("SELECT pg_notify(:channel, :name)"), {"channel": CHANNEL, "name": name})
+        return True
+
+    @staticmethod
+    def _record(
+        connection: Connection,
+        at: dt.datetime,
+        actor: str,
+        action: str,
+        ruleset: str,
+        before: int | None,
+        after: int | None,
+        detail: str,
+    ) -> None:
+        connection.execute(
+            insert(_L).values(
+                at=at,
+                actor=actor,
+                action=action,
+                ruleset=ruleset,
+                from_version=before,
+                to_version=after,
+                detail=detail,
+            )
+        )
