@@ -1,4 +1,4 @@
-"""Engine vs hand-written Python: the cost of one decision for each default ruleset.
+"""The cost of one decision for each default ruleset: Strata's engine, rule-engine, zen-engine, Python.
 
     .venv/bin/python bench/engine_bench.py [--profiles 300] [--verify-profiles 2000] [--repeats 9]
     .venv/bin/python bench/engine_bench.py --cprofile segment.rfm   # where the engine's time goes
@@ -7,25 +7,34 @@ For every ruleset in ``rules/`` this builds a fixed, deterministic population
 of varied profiles (valid against ``rules/profile.yaml``), parses them once,
 and then times, per decision:
 
-* engine: ``ruleset.decide(ruleset.facts(profile, Clock.for_profile(as_of, profile)), event)``,
-  the path a request takes once its profile is parsed (derived facts, compiled
-  rule-engine expressions, the explanation with the facts each rule read);
+* compiled: ``ruleset.decide(ruleset.facts(profile, Clock.for_profile(as_of, profile)), event)``,
+  the path a request takes once its profile is parsed (derived facts, the rule
+  expressions compiled to Python, the explanation with the facts each rule read);
+* interpreted: the same call with every expression evaluated by rule-engine's
+  interpreter instead (``Expression.use_compiled = False``), which is what the
+  engine did before it compiled;
+* zen: zen-engine (GoRules, Rust) evaluating the same logic as JDM decision
+  tables built by ``bench/zen_tables.py``, fed the facts the rules read
+  (computed by the floor's Python), for the lifecycle, segment and
+  intervention rulesets; "-" where there is no table or zen-engine is missing;
 * floor: a hand-written Python function with the same logic (thresholds, order
   of rules, calendar arithmetic in the user's time zone) working directly on
   the parsed profile dict and returning only the answer. It is what a
   developer would write if the rules were code: the lower bound for the engine.
 
 Before timing, the timed profiles and ``--verify-profiles`` more go through
-both, and the answers (stage, segment, scores, tags, points before and after
-the cap, daily totals, streak, level, level-up, badges, privileges, action
-ids) must agree exactly: a floor with different logic measures nothing, so any
-difference aborts the run, printing the profiles that disagree.
+every side. The compiled and interpreted decisions must be identical, explanation
+included (their ``repr``), and the answers of the engine, zen-engine and the
+floor (stage, segment, scores, tags, points before and after the cap, daily
+totals, streak, level, level-up, badges, privileges, action ids) must agree
+exactly: a side with different logic measures nothing, so any difference
+aborts the run, printing the profiles that disagree.
 
-Each timed pass runs the whole timed population through one side (engine and
-floor passes alternate); the figure is the median pass over ``--repeats``
-passes, divided by the number of profiles. The floors hard-code the numbers of
-the default rule files; when ops change a threshold there, the check above
-fails until the floor is updated to match.
+Each timed pass runs the whole timed population through one side (the sides'
+passes alternate); the figure is the median pass over ``--repeats`` passes,
+divided by the number of profiles. The floors and the zen tables hard-code the
+numbers of the default rule files; when ops change a threshold there, the
+check above fails until they are updated to match.
 """
 
 from __future__ import annotations
@@ -51,7 +60,13 @@ from zoneinfo import ZoneInfo
 from rich.console import Console
 from rich.table import Table
 
+try:
+    import zen_tables  # zen-engine's JDM tables for the same rulesets (bench/zen_tables.py)
+except ImportError:  # zen-engine is not installed: the bench runs without its column
+    zen_tables = None  # type: ignore[assignment]
+
 from strata.engine import CompiledRuleset
+from strata.engine.expressions import Expression
 from strata.engine.facts import Clock
 from strata.rulefiles.loader import load_paths
 
@@ -601,33 +616,59 @@ def outcome_labels(engine: dict[str, Any]) -> list[str]:
     return [engine["stage"]]
 
 
+def abort(what: str, mismatches: list[tuple[Any, ...]], total: int) -> None:
+    console = Console(stderr=True)
+    console.print(
+        f"[bold red]ABORT: {what} on {len(mismatches)} of {total} profiles; its timing would mean nothing.[/]"
+    )
+    for raw_profile, event, engine, other in mismatches[:3]:
+        if isinstance(engine, dict):
+            diff = {
+                k: (engine.get(k), other.get(k)) for k in {*engine, *other} if engine.get(k) != other.get(k)
+            }
+            console.print({"profile": raw_profile, "event": event, "(engine, other)": diff})
+        else:
+            console.print({"profile": raw_profile, "event": event, "compiled": engine, "interpreted": other})
+    raise SystemExit(1)
+
+
 def verify(
     name: str,
     ruleset: CompiledRuleset[Any],
     floor: Floor,
+    zen: Floor | None,
     cases: list[tuple[dict[str, Any], dict[str, Any] | None]],
     raw: list[dict[str, Any]],
 ) -> dict[str, int]:
-    """Engine and floor agree on every profile, or the run aborts. Returns the outcome spread."""
-    mismatches = []
+    """Every side agrees on every profile, or the run aborts. Returns the outcome spread."""
+    to_floor, to_interpreter, to_zen = [], [], []
     spread: dict[str, int] = {}
     for (profile, event), raw_profile in zip(cases, raw, strict=True):
         decision = ruleset.decide(ruleset.facts(profile, Clock.for_profile(AS_OF, profile)), event)
+        Expression.use_compiled = False
+        try:
+            reference = ruleset.decide(ruleset.facts(profile, Clock.for_profile(AS_OF, profile)), event)
+        finally:
+            Expression.use_compiled = True
+        if repr(decision) != repr(reference):
+            to_interpreter.append((raw_profile, event, repr(decision), repr(reference)))
         engine, hand = answer(decision), floor(profile, event, AS_OF)
         if engine != hand:
-            mismatches.append((raw_profile, event, engine, hand))
+            to_floor.append((raw_profile, event, engine, hand))
+        if zen is not None and (tables := zen(profile, event, AS_OF)) != engine:
+            to_zen.append((raw_profile, event, engine, tables))
         for label in outcome_labels(engine):
             spread[label] = spread.get(label, 0) + 1
-    if mismatches:
-        console = Console(stderr=True)
-        console.print(
-            f"[bold red]ABORT: the hand-written floor for {name} disagrees with the engine "
-            f"on {len(mismatches)} of {len(cases)} profiles; its timing would mean nothing.[/]"
+    if to_interpreter:
+        abort(
+            f"the compiled {name} decides differently from rule-engine's interpreter",
+            to_interpreter,
+            len(cases),
         )
-        for raw_profile, event, engine, hand in mismatches[:3]:
-            diff = {k: (engine.get(k), hand.get(k)) for k in {*engine, *hand} if engine.get(k) != hand.get(k)}
-            console.print({"profile": raw_profile, "event": event, "(engine, floor)": diff})
-        raise SystemExit(1)
+    if to_floor:
+        abort(f"the hand-written floor for {name} disagrees with the engine", to_floor, len(cases))
+    if to_zen:
+        abort(f"the zen-engine tables for {name} disagree with the engine", to_zen, len(cases))
     return spread
 
 
@@ -635,41 +676,53 @@ def verify(
 # Timing
 # --------------------------------------------------------------------------
 
+Case = tuple[dict[str, Any], dict[str, Any] | None]
+Side = Callable[[list[Case]], None]  # runs one timed pass over the cases
 
-def time_passes(
-    engine: Callable[[dict[str, Any], Any], Any],
-    floor: Callable[[dict[str, Any], Any], Any],
-    cases: list[tuple[dict[str, Any], dict[str, Any] | None]],
-    repeats: int,
-) -> tuple[float, float]:
-    """Median ns per decision for the engine and the floor, passes interleaved."""
-    engine_passes: list[int] = []
-    floor_passes: list[int] = []
+
+def time_passes(sides: dict[str, Side], cases: list[Case], repeats: int) -> dict[str, float]:
+    """Median ns per decision for each side, the sides' passes interleaved."""
+    passes: dict[str, list[int]] = {name: [] for name in sides}
     perf = time.perf_counter_ns
     for _ in range(repeats):
-        for fn, passes in ((engine, engine_passes), (floor, floor_passes)):
+        for name, side in sides.items():
             gc.collect()
             start = perf()
-            for profile, event in cases:
-                fn(profile, event)
-            passes.append(perf() - start)
-    return statistics.median(engine_passes) / len(cases), statistics.median(floor_passes) / len(cases)
+            side(cases)
+            passes[name].append(perf() - start)
+    return {name: statistics.median(times) / len(cases) for name, times in passes.items()}
 
 
-def engine_call(ruleset: CompiledRuleset[Any]) -> Callable[[dict[str, Any], Any], Any]:
+def engine_side(ruleset: CompiledRuleset[Any]) -> Side:
     decide, facts, for_profile = ruleset.decide, ruleset.facts, Clock.for_profile
 
-    def call(profile: dict[str, Any], event: Any) -> Any:
-        return decide(facts(profile, for_profile(AS_OF, profile)), event)
+    def run(cases: list[Case]) -> None:
+        for profile, event in cases:
+            decide(facts(profile, for_profile(AS_OF, profile)), event)
 
-    return call
+    return run
 
 
-def floor_call(floor: Floor) -> Callable[[dict[str, Any], Any], Any]:
-    def call(profile: dict[str, Any], event: Any) -> Any:
-        return floor(profile, event, AS_OF)
+def interpreter_side(ruleset: CompiledRuleset[Any]) -> Side:
+    """The engine with every expression left to rule-engine's interpreter."""
+    engine = engine_side(ruleset)
 
-    return call
+    def run(cases: list[Case]) -> None:
+        Expression.use_compiled = False
+        try:
+            engine(cases)
+        finally:
+            Expression.use_compiled = True
+
+    return run
+
+
+def floor_side(floor: Floor) -> Side:
+    def run(cases: list[Case]) -> None:
+        for profile, event in cases:
+            floor(profile, event, AS_OF)
+
+    return run
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -701,40 +754,60 @@ def main(argv: list[str] | None = None) -> int:
         ruleset = rules[args.cprofile]
         event_rng = random.Random(f"{args.seed}:{args.cprofile}")
         cases = [(profile, make_event(event_rng, ruleset)) for profile in parsed[: args.profiles]]
-        call = engine_call(ruleset)
+        run = engine_side(ruleset)
         profiler = cProfile.Profile()
         profiler.enable()
         for _ in range(args.repeats):
-            for profile, event in cases:
-                call(profile, event)
+            run(cases)
         profiler.disable()
         pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
         return 0
 
+    zen = zen_tables.sides() if zen_tables else {}
     table = Table(title=f"Cost per decision: {args.profiles} profiles, median of {args.repeats} passes")
-    table.add_column("ruleset")
-    table.add_column("kind")
-    table.add_column("engine µs", justify="right")
-    table.add_column("floor µs", justify="right")
-    table.add_column("engine/floor", justify="right")
+    for column in ("ruleset", "kind"):
+        table.add_column(column)
+    for column in ("compiled µs", "interpreted µs", "zen µs", "floor µs"):
+        table.add_column(column, justify="right")
+    for column in ("compiled / floor", "interpreted / compiled", "zen / compiled"):
+        table.add_column(column, justify="right")
     spreads: list[str] = []
     for name in selected:
         ruleset = rules[name]
         event_rng = random.Random(f"{args.seed}:{name}")
         cases = [(profile, make_event(event_rng, ruleset)) for profile in parsed]
-        spread = verify(name, ruleset, FLOORS[name], cases, raw)
-        timed = cases[: args.profiles]
-        engine_ns, floor_ns = time_passes(engine_call(ruleset), floor_call(FLOORS[name]), timed, args.repeats)
-        ratio = f"{engine_ns / floor_ns:.0f}x"
-        table.add_row(name, ruleset.kind, f"{engine_ns / 1000:.1f}", f"{floor_ns / 1000:.2f}", ratio)
+        spread = verify(name, ruleset, FLOORS[name], zen.get(name), cases, raw)
+        sides = {
+            "compiled": engine_side(ruleset),
+            "interpreted": interpreter_side(ruleset),
+            "floor": floor_side(FLOORS[name]),
+        }
+        if name in zen:
+            sides["zen"] = floor_side(zen[name])
+        ns = time_passes(sides, cases[: args.profiles], args.repeats)
+        compiled = ns["compiled"]
+        table.add_row(
+            name,
+            ruleset.kind,
+            f"{compiled / 1000:.1f}",
+            f"{ns['interpreted'] / 1000:.1f}",
+            f"{ns['zen'] / 1000:.1f}" if "zen" in ns else "-",
+            f"{ns['floor'] / 1000:.2f}",
+            f"{compiled / ns['floor']:.1f}x",
+            f"{ns['interpreted'] / compiled:.1f}x",
+            f"{ns['zen'] / compiled:.1f}x" if "zen" in ns else "-",
+        )
         top = sorted(spread.items(), key=lambda kv: -kv[1])
         spreads.append(f"  {name}: " + ", ".join(f"{label} {count}" for label, count in top))
     console.print(table)
     console.print(
-        f"Engine and floor agreed on all {total} profiles of every ruleset "
+        f"Compiled and interpreted decisions were identical, and engine, zen-engine tables and floor "
+        f"agreed, on all {total} profiles of every ruleset "
         f"({args.profiles} timed + {args.verify_profiles} checked only). Outcomes:",
         highlight=False,
     )
+    if zen_tables is None:
+        console.print("zen-engine is not installed (pip install zen-engine): no zen column.", highlight=False)
     for line in spreads:
         console.print(line, soft_wrap=True, highlight=False)
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"

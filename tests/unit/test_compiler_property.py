@@ -11,8 +11,10 @@ is evaluated over a few generated fact sets both ways:
   ``ExpressionError``;
 * and the compiled code itself must have decided: when the interpreter
   returns a value, compiled code returns it without handing the evaluation
-  back to the interpreter (``compiler.counts["reruns"]`` does not move); when
-  the interpreter fails, compiled code fails too.
+  back to the interpreter (``compiler.counts["reruns"]`` does not move), the
+  one exception being a power that gave infinity (``0 ** -1``), which
+  compiled code hands over by design; when the interpreter fails, compiled
+  code fails too.
 """
 
 from __future__ import annotations
@@ -240,9 +242,10 @@ def test_compiled_code_agrees_with_the_interpreter(
     for values, clock in fact_sets:
         facts = Facts({}, clock, values)
         expected = outcome(expression, facts, interpret=True)
-        reruns = compiler.counts["reruns"]
+        reruns, infinities = compiler.counts["reruns"], compiler.rerun_reasons["NonFinite"]
         got = outcome(expression, facts, interpret=False)
         compiled_failed = compiler.counts["reruns"] > reruns
+        handed_over = compiler.rerun_reasons["NonFinite"] > infinities
         assert got[0] == expected[0], (text, values, got, expected)
         if expected[0] == "error":
             assert got[1] == expected[1], (text, values)
@@ -253,4 +256,8 @@ def test_compiled_code_agrees_with_the_interpreter(
             )
         else:
             assert same(got[1], expected[1]), (text, values, got, expected)
-            assert not compiled_failed, (text, values, "compiled code failed where rule-engine did not")
+            assert not compiled_failed or handed_over, (
+                text,
+                values,
+                "compiled code failed where rule-engine did not",
+            )

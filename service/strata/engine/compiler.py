@@ -31,8 +31,10 @@ How the translation stays faithful:
   context, which is what rule-engine's ``localcontext`` gives, so results do
   not depend on the calling thread. NaN and infinity never arise: their
   sources are not compiled (``nan``/``inf`` literals, ``$parse_float``,
-  ``to_flt``/``to_int`` of strings) and the context's traps turn operations
-  that would create them into errors. So comparisons need no context.
+  ``to_flt``/``to_int`` of strings), the context's traps turn operations
+  that would create them into errors, and a power that gives infinity
+  (``0 ** -1``, unsignalled) hands the expression to the interpreter. So
+  comparisons need no context.
 * A construct this module does not translate raises ``NotCompilable`` at load;
   the expression stays interpreted and ``counts``/``fallback_reasons`` say how
   often and why.
@@ -43,12 +45,14 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import decimal
+import functools
 import math
 import operator
 import re
 import types
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -76,6 +80,29 @@ class NotCompilable(Exception):
 
 class Unexpected(Exception):
     """A value compiled code does not handle; the interpreter evaluates the expression instead."""
+
+
+class NonFinite(Unexpected):
+    """A power gave infinity (``0 ** -1``): rule-engine's infinities are the interpreter's business."""
+
+
+@dataclass(frozen=True)
+class FactsAccess:
+    """How compiled code reads the facts it is given.
+
+    ``type`` is the only class of facts the function accepts (anything else
+    goes to the interpreter). ``values`` names its attribute that maps every
+    name to the same value as ``facts[name]``, as a dict does (fast);
+    ``profile`` names an attribute holding a dict that gives the same value
+    for each of ``profile_names`` (faster still: nothing is cached or
+    converted on the way). ``builtins`` computes builtin symbols from the facts.
+    """
+
+    type: type
+    values: str
+    builtins: Mapping[str, Function]
+    profile: str = "profile"
+    profile_names: frozenset[str] = frozenset()
 
 
 def count_rerun(exc: BaseException) -> None:
@@ -308,6 +335,40 @@ def _sum(context: decimal.Context) -> Callable[[tuple[Decimal, ...]], Decimal]:
     return total
 
 
+def _finite_power(context: decimal.Context) -> Callable[[Decimal, Decimal], Decimal]:
+    """``**``: the one operation whose traps let infinity through (``0 ** -1``), which compiled
+    code never holds; the interpreter evaluates such expressions."""
+    power = context.power
+
+    def finite_power(base: Decimal, exponent: Decimal) -> Decimal:
+        result = power(base, exponent)
+        if not result.is_finite():
+            raise NonFinite
+        return result
+
+    return finite_power
+
+
+_EXACT = 10**28  # below this, int sums are what the 28-digit decimal context computes
+
+
+def _int_arithmetic(
+    method: Callable[[Any, Any], Decimal], op: Callable[[int, int], int]
+) -> Callable[[Any, Any], Any]:
+    """``+`` or ``-`` on the number form: two ints stay an int while the result has fewer than 28
+    digits (the decimal context would give the same value, unrounded); anything else is the
+    context's exact Decimal arithmetic (it converts ints exactly)."""
+
+    def arithmetic(left: Any, right: Any) -> Any:
+        if left.__class__ is int and right.__class__ is int:
+            result = op(left, right)
+            if -_EXACT < result < _EXACT:
+                return result
+        return method(left, right)
+
+    return arithmetic
+
+
 def _string_contains(member: Any, container: str) -> bool:
     if member.__class__ is not str:
         raise Unexpected  # rule-engine: data type mismatch
@@ -379,7 +440,6 @@ _DECIMAL_METHODS = {
     "tdiv": "divide",
     "fdiv": "divide_int",
     "mod": "remainder",
-    "pow": "power",
 }
 _ORDERABLE = (DataType.FLOAT, DataType.STRING, DataType.DATETIME, DataType.TIMEDELTA, DataType.BOOLEAN)
 _PLAIN_SCALARS = (*_ORDERABLE, DataType.BYTES)
@@ -440,9 +500,9 @@ class _Generator:
     block of its own, so short-circuiting stays exactly rule-engine's.
     """
 
-    def __init__(self, context: Any, builtin_values: Mapping[str, Function], facts_type: type) -> None:
+    def __init__(self, context: Any, access: FactsAccess) -> None:
         self.context = context
-        self.builtin_values = builtin_values
+        self.access = access
         self.decimal = context.decimal_context.copy()  # private: its flags are nobody's business
         self.zone: dt.tzinfo = context.default_timezone
         self.block: list[ast.stmt] = []
@@ -451,7 +511,8 @@ class _Generator:
         self.names: list[str] = []
         self.temps = 0
         self.scopes: dict[str, str] = {}  # comprehension variable -> Python local
-        self.facts_type = ast.Name(id=self.inject(facts_type), ctx=ast.Load())
+        self.facts_type = self.ref(access.type)
+        self.reads: set[str] = set()  # which of the facts' attributes the function reads
 
     # -- plumbing ---------------------------------------------------------
 
@@ -480,14 +541,44 @@ class _Generator:
         self.block.append(_assign(name, value))
         return _name(name)
 
-    def sub(self, node: Any, raw: bool = False) -> tuple[list[ast.stmt], ast.expr]:
-        """Compile ``node`` into a block of its own: for code that runs only sometimes."""
+    def sub(
+        self, node: Any, form: Callable[[Any], ast.expr] | None = None
+    ) -> tuple[list[ast.stmt], ast.expr]:
+        """Compile ``node`` (by ``form``, else ``value``) into a block of its own: for code that
+        runs only sometimes."""
         outer, self.block = self.block, []
         try:
-            value = self.raw(node) if raw else self.value(node)
+            value = (form or self.value)(node)
             return self.block, value
         finally:
             self.block = outer
+
+    def unless_null(self, target: ast.expr, guarded: bool, body: Callable[[], ast.expr]) -> ast.expr:
+        """``body``, or null when ``guarded`` and ``target`` is null (safe navigation).
+
+        The body is compiled into a block of its own: what it hoists into
+        statements must not run when the target is null, as rule-engine would
+        not evaluate it.
+        """
+        if not guarded:
+            return body()
+        outer, self.block = self.block, []
+        try:
+            code = body()
+            statements = self.block
+        finally:
+            self.block = outer
+        if not statements:
+            return ast.IfExp(test=_is_none(target), body=ast.Constant(None), orelse=code)
+        name = self.temp()
+        self.block.append(
+            ast.If(
+                test=_is_none(target),
+                body=[_assign(name, ast.Constant(None))],
+                orelse=[*statements, _assign(name, code)],
+            )
+        )
+        return _name(name)
 
     # -- entry points -----------------------------------------------------
 
@@ -503,7 +594,11 @@ class _Generator:
             orelse=[],
         )
         result = self.value(statement.expression)
-        body = [guard, *self.block, ast.Return(value=result)]
+        prologue: list[ast.stmt] = [guard]
+        for local, attribute in (("values", self.access.values), ("profile", self.access.profile)):
+            if local in self.reads:
+                prologue.append(_assign(local, ast.Attribute(value=facts, attr=attribute, ctx=ast.Load())))
+        body = [*prologue, *self.block, ast.Return(value=result)]
         arguments = ast.arguments(
             posonlyargs=[], args=[ast.arg(arg="facts")], kwonlyargs=[], kw_defaults=[], defaults=[]
         )
@@ -547,6 +642,62 @@ class _Generator:
         code: ast.expr = method(self, node)
         return code
 
+    def number(self, node: Any) -> ast.expr:
+        """A FLOAT (or null) as an int or a finite Decimal equal to rule-engine's Decimal.
+
+        Python compares and hashes ints and Decimals by their exact values, so
+        comparisons and membership tests on this form give rule-engine's
+        answers without building a Decimal for every integer fact they read.
+        Only code that compares or looks up uses it; results are always Decimals.
+        """
+        kind = type(node)
+        if kind is re_ast.FloatExpression:
+            value = node.value
+            if value.is_finite() and value == value.to_integral_value() and abs(value) < 10**18:
+                return ast.Constant(int(value))
+        elif kind is re_ast.SymbolExpression and self.plain_fact(node) and self.numeric(node.result_type):
+            return self.numeric_read(self.read_fact(node.name), node.result_type)
+        elif kind is re_ast.GetAttributeExpression and node._object_type is not None:
+            declared = re_ast.base._resolve_type(node._object_type.attributes[node.name], self.context)
+            if node._object_type.accessor is read_key and self.numeric(declared):
+                target = self.hold(self.raw(node.object))
+                read = ast.Subscript(value=target, slice=ast.Constant(node.name), ctx=ast.Load())
+                return self.unless_null(target, node.safe, lambda: self.numeric_read(read, declared))
+        elif kind in (re_ast.AddExpression, re_ast.SubtractExpression) and self.numeric(node.result_type):
+            method = self.decimal.add if node.type == "add" else self.decimal.subtract
+            helper = _int_arithmetic(method, operator.add if node.type == "add" else operator.sub)
+            return _call(self.ref(helper), self.number(node.left), self.number(node.right))
+        elif kind is re_ast.CoalesceExpression and self.numeric(node.result_type):
+            return self.coalesce(node, self.number)
+        elif kind is re_ast.TernaryExpression and self.numeric(node.result_type):
+            return self.ternary(node, self.number)
+        return self.value(node)
+
+    def numbers(self, node: Any) -> ast.expr:
+        """A literal array of FLOATs as a tuple in ``number`` form, for membership tests."""
+        if isinstance(node, re_ast.ArrayExpression) and node.result_type.value_type == DataType.FLOAT:
+            return ast.Tuple(elts=[self.number(member) for member in node.value], ctx=ast.Load())
+        return self.value(node)
+
+    def plain_fact(self, node: Any) -> bool:
+        return node.scope is None and node.name not in self.scopes
+
+    @staticmethod
+    def numeric(dtype: Any) -> bool:
+        return bool(_base(dtype) == DataType.FLOAT)
+
+    def numeric_read(self, read: ast.expr, dtype: Any) -> ast.expr:
+        """An int as it is; anything else through the FLOAT loader (floats become Decimals by repr)."""
+        held = self.hold(read)
+        is_int = ast.Compare(
+            left=ast.Attribute(value=held, attr="__class__", ctx=ast.Load()),
+            ops=[ast.Is()],
+            comparators=[self.ref(int)],
+        )
+        load = loader(dtype, self.zone)
+        assert load is not None
+        return ast.IfExp(test=is_int, body=held, orelse=_call(self.ref(load), held))
+
     # -- literals -----------------------------------------------------------
 
     def literal(self, node: Any) -> ast.expr:
@@ -580,16 +731,22 @@ class _Generator:
             return _name(self.scopes[node.name])
         if node.result_type == DataType.UNDEFINED:
             raise NotCompilable("untyped symbol")
-        read = ast.Subscript(value=_name("facts"), slice=ast.Constant(node.name), ctx=ast.Load())
+        read = self.read_fact(node.name)
         load = loader(node.result_type, self.zone)
         return read if load is None else _call(self.ref(load), read)
 
+    def read_fact(self, name: str) -> ast.expr:
+        """The fact's value as the facts hold it: ``profile["name"]`` or ``values["name"]``."""
+        local = "profile" if name in self.access.profile_names else "values"
+        self.reads.add(local)
+        return ast.Subscript(value=_name(local), slice=ast.Constant(name), ctx=ast.Load())
+
     def builtin_symbol(self, node: Any) -> ast.expr:
         name = node.name
-        if name in self.builtin_values:
+        if name in self.access.builtins:
             load = loader(node.result_type, self.zone)
             assert load is not None
-            return _call(self.ref(load), _call(self.ref(self.builtin_values[name]), _name("facts")))
+            return _call(self.ref(load), _call(self.ref(self.access.builtins[name]), _name("facts")))
         if name in ("e", "pi"):
             return self.ref(self.context.builtins[name])
         raise NotCompilable(f"${name} as a value")
@@ -601,13 +758,11 @@ class _Generator:
         if node._object_type is not None:
             return self.object_attribute(node)
         base = _base(object_type)
+        if _may_be_null(object_type) and not node.safe:
+            raise NotCompilable("attribute of a null")
         target = self.hold(self.value(node.object))
-        code = self.builtin_attribute(base, node.name, target)
-        if _may_be_null(object_type):
-            if not node.safe:
-                raise NotCompilable("attribute of a null")
-            code = ast.IfExp(test=_is_none(target), body=ast.Constant(None), orelse=code)
-        return code
+        guarded = _may_be_null(object_type)
+        return self.unless_null(target, guarded, lambda: self.builtin_attribute(base, node.name, target))
 
     def object_attribute(self, node: Any) -> ast.expr:
         object_type = node._object_type
@@ -622,10 +777,9 @@ class _Generator:
             read = _call(self.ref(accessor), target, ast.Constant(node.name))
         declared = re_ast.base._resolve_type(object_type.attributes[node.name], self.context)
         load = loader(declared, self.zone)
-        code = read if load is None else _call(self.ref(load), read)
-        if node.safe:
-            code = ast.IfExp(test=_is_none(target), body=ast.Constant(None), orelse=code)
-        return code
+        return self.unless_null(
+            target, node.safe, lambda: read if load is None else _call(self.ref(load), read)
+        )
 
     def builtin_attribute(self, base: Any, name: str, target: ast.expr) -> ast.expr:
         decimal_ = self.ref(Decimal)
@@ -697,23 +851,22 @@ class _Generator:
 
     def item(self, node: Any) -> ast.expr:
         container_type = _base(node.container.result_type)
-        container = self.hold(self.value(node.container))
-        key = self.value(node.item)
-        code: ast.expr
-        if _is(container_type, DataType.STRING) or DataType.is_type(container_type, DataType.ARRAY):
-            if not _is(_base(node.item.result_type), DataType.FLOAT):
-                raise NotCompilable("untyped index")
-            code = _call(self.ref(_item_safe if node.safe else _item), container, key)
-        elif DataType.is_type(container_type, DataType.MAPPING):
-            if node.safe:
-                code = _method(container, "get", key)
-            else:
-                code = ast.Subscript(value=container, slice=key, ctx=ast.Load())
-        else:
+        sequence = _is(container_type, DataType.STRING) or DataType.is_type(container_type, DataType.ARRAY)
+        if sequence and not _is(_base(node.item.result_type), DataType.FLOAT):
+            raise NotCompilable("untyped index")
+        if not (sequence or DataType.is_type(container_type, DataType.MAPPING)):
             raise NotCompilable(f"item of {container_type.name}")
-        if _may_be_null(node.container.result_type):
-            code = ast.IfExp(test=_is_none(container), body=ast.Constant(None), orelse=code)
-        return code
+        container = self.hold(self.value(node.container))
+
+        def read() -> ast.expr:
+            key = self.value(node.item)
+            if sequence:
+                return _call(self.ref(_item_safe if node.safe else _item), container, key)
+            if node.safe:
+                return _method(container, "get", key)
+            return ast.Subscript(value=container, slice=key, ctx=ast.Load())
+
+        return self.unless_null(container, _may_be_null(node.container.result_type), read)
 
     def slice_(self, node: Any) -> ast.expr:
         container_type = _base(node.container.result_type)
@@ -723,10 +876,11 @@ class _Generator:
             if not (_is(_base(bound.result_type), DataType.FLOAT) or bound.result_type == DataType.NULL):
                 raise NotCompilable("untyped slice bound")
         container = self.hold(self.value(node.container))
-        code: ast.expr = _call(self.ref(_slice), container, self.value(node.start), self.value(node.stop))
-        if _may_be_null(node.container.result_type):
-            code = ast.IfExp(test=_is_none(container), body=ast.Constant(None), orelse=code)
-        return code
+        return self.unless_null(
+            container,
+            _may_be_null(node.container.result_type),
+            lambda: _call(self.ref(_slice), container, self.value(node.start), self.value(node.stop)),
+        )
 
     # -- operators ------------------------------------------------------------
 
@@ -773,7 +927,11 @@ class _Generator:
     def arithmetic(self, node: Any) -> ast.expr:
         if node.left.result_type != DataType.FLOAT or node.right.result_type != DataType.FLOAT:
             raise NotCompilable("untyped arithmetic")
-        method = getattr(self.decimal, _DECIMAL_METHODS[node.type])
+        method = (
+            _finite_power(self.decimal)
+            if node.type == "pow"
+            else getattr(self.decimal, _DECIMAL_METHODS[node.type])
+        )
         return _call(self.ref(method), self.value(node.left), self.value(node.right))
 
     def bitwise(self, node: Any) -> ast.expr:
@@ -787,8 +945,11 @@ class _Generator:
 
     def equality(self, node: Any) -> ast.expr:
         left_type, right_type = node.left.result_type, node.right.result_type
-        left, right = self.value(node.left), self.value(node.right)
         equal = node.type == "eq"
+        if self.numeric(left_type) and self.numeric(right_type):  # both numbers, or null
+            left, right = self.number(node.left), self.number(node.right)
+            return ast.Compare(left=left, ops=[_COMPARE[node.type]()], comparators=[right])
+        left, right = self.value(node.left), self.value(node.right)
         if left_type == DataType.NULL or right_type == DataType.NULL:
             other = right if left_type == DataType.NULL else left
             return _is_none(other, negate=not equal)
@@ -802,6 +963,9 @@ class _Generator:
 
     def ordering(self, node: Any) -> ast.expr:
         left_type, right_type = node.left.result_type, node.right.result_type
+        if left_type == DataType.FLOAT and right_type == DataType.FLOAT:
+            left, right = self.number(node.left), self.number(node.right)
+            return ast.Compare(left=left, ops=[_COMPARE[node.type]()], comparators=[right])
         left, right = self.value(node.left), self.value(node.right)
         if left_type == right_type and _is(left_type, *_ORDERABLE):
             return ast.Compare(left=left, ops=[_COMPARE[node.type]()], comparators=[right])
@@ -829,6 +993,13 @@ class _Generator:
 
     def contains(self, node: Any) -> ast.expr:
         container_type = node.container.result_type
+        collection = any(
+            DataType.is_type(container_type, k) for k in (DataType.ARRAY, DataType.SET, DataType.MAPPING)
+        )
+        if collection and self.numeric(node.member.result_type):  # equality and hashing are exact
+            return ast.Compare(
+                left=self.number(node.member), ops=[ast.In()], comparators=[self.numbers(node.container)]
+            )
         member = self.value(node.member)
         container = self.value(node.container)
         if _is(container_type, DataType.STRING):
@@ -844,11 +1015,11 @@ class _Generator:
 
     # -- control ------------------------------------------------------------------
 
-    def ternary(self, node: Any) -> ast.expr:
-        raw = _is_object(node.result_type)
+    def ternary(self, node: Any, form: Callable[[Any], ast.expr] | None = None) -> ast.expr:
         condition = self.value(node.condition)
-        true_statements, when_true = self.sub(node.case_true, raw)
-        false_statements, when_false = self.sub(node.case_false, raw)
+        form = form or (self.raw if _is_object(node.result_type) else self.value)
+        true_statements, when_true = self.sub(node.case_true, form)
+        false_statements, when_false = self.sub(node.case_false, form)
         if not true_statements and not false_statements:
             return ast.IfExp(test=condition, body=when_true, orelse=when_false)
         name = self.temp()
@@ -861,10 +1032,10 @@ class _Generator:
         )
         return _name(name)
 
-    def coalesce(self, node: Any) -> ast.expr:
-        raw = _is_object(node.result_type)
-        left = self.raw(node.left) if raw else self.value(node.left)
-        statements, right = self.sub(node.right, raw)
+    def coalesce(self, node: Any, form: Callable[[Any], ast.expr] | None = None) -> ast.expr:
+        form = form or (self.raw if _is_object(node.result_type) else self.value)
+        left = form(node.left)
+        statements, right = self.sub(node.right, form)
         if not statements:
             held = self.hold(left)
             return ast.IfExp(test=_is_none(held, negate=True), body=held, orelse=right)
@@ -910,56 +1081,60 @@ class _Generator:
 
     def call(self, node: Any) -> ast.expr:
         function = node.function
-        arguments = [self.value(argument) for argument in node.arguments]
         if (
             isinstance(function, re_ast.SymbolExpression)
             and function.scope == re_builtins.Builtins.scope_name
         ):
-            return self.builtin_call(function.name, node.arguments, arguments)
-        if isinstance(function, re_ast.GetAttributeExpression) and function.name in (
+            helper = self.builtin_function(
+                function.name, [argument.result_type for argument in node.arguments]
+            )
+        elif isinstance(function, re_ast.GetAttributeExpression) and function.name in (
             "starts_with",
             "ends_with",
         ):
             base = function.object.result_type
             if function.safe or not (_is(base, DataType.STRING) or DataType.is_type(base, DataType.ARRAY)):
                 raise NotCompilable(f"{function.name} of {base.name}")
-            helper = _starts_with if function.name == "starts_with" else _ends_with
-            return _call(self.ref(helper), self.value(function.object), *arguments)
-        raise NotCompilable("call of a computed function")
+            return _call(
+                self.ref(_starts_with if function.name == "starts_with" else _ends_with),
+                self.value(function.object),
+                *[self.value(argument) for argument in node.arguments],
+            )
+        else:
+            raise NotCompilable("call of a computed function")
+        return _call(self.ref(helper), *[self.value(argument) for argument in node.arguments])
 
-    def builtin_call(self, name: str, nodes: Iterable[Any], arguments: list[ast.expr]) -> ast.expr:
-        """A builtin function whose arguments have the types it declares, so rule-engine's run-time
-        validation of them always passes; anything looser stays interpreted."""
-        given = [argument.result_type for argument in nodes]
+    def builtin_function(self, name: str, given: list[Any]) -> Callable[..., Any]:
+        """What a builtin call runs, when its arguments have the types it declares, so that
+        rule-engine's run-time validation of them always passes; anything looser stays interpreted."""
         builtin = self.context.builtins[name]
         numbers = DataType.ARRAY(DataType.FLOAT)
         if name == "abs" and builtin is abs and given == [DataType.FLOAT]:
-            return _call(self.ref(self.decimal.abs), *arguments)
+            return self.decimal.abs  # type: ignore[no-any-return]
         if name in ("min", "max") and builtin is {"min": min, "max": max}[name] and given == [numbers]:
-            return _call(self.ref(builtin), *arguments)  # empty arrays raise, as in rule-engine
+            return builtin  # empty arrays raise, as in rule-engine
         if name == "sum" and builtin is sum and given == [numbers]:
-            return _call(self.ref(_sum(self.decimal)), *arguments)
+            return _sum(self.decimal)
         arrays = len(given) == 1 and DataType.is_type(given[0], DataType.ARRAY)
         if name in ("any", "all") and builtin is {"any": any, "all": all}[name] and arrays:
-            return _call(self.ref(builtin), *arguments)
+            return builtin
         if (
             name == "range"
             and builtin is re_builtins._builtin_range
             and all(t == DataType.FLOAT for t in given)
         ):
-            return _call(self.ref(_range), *arguments)
+            return _range
         split_types = [DataType.STRING, DataType.STRING, DataType.FLOAT][: len(given)]
         if name == "split" and builtin is re_builtins._builtins_split and given == split_types:
-            return _call(self.ref(_split), *arguments)
+            return _split
         if given == [DataType.STRING]:
             if name == "parse_timedelta" and builtin is re_parse.parse_timedelta:
-                return _call(self.ref(re_parse.parse_timedelta), *arguments)
+                return re_parse.parse_timedelta  # type: ignore[no-any-return]
             if (
                 name == "parse_datetime"
                 and getattr(builtin, "func", None) is re_builtins._builtin_parse_datetime
             ):
-                zone = self.ref(self.context.builtins.timezone)
-                return _call(self.ref(re_parse.parse_datetime), *arguments, zone)
+                return functools.partial(re_parse.parse_datetime, default_timezone=builtin.args[0].timezone)
         raise NotCompilable(f"${name}()")
 
     dispatch: ClassVar[dict[type, Callable[[_Generator, Any], ast.expr]]] = {
@@ -994,15 +1169,10 @@ class _Generator:
     }
 
 
-def compile_rule(rule: Any, builtin_values: Mapping[str, Function], facts_type: type) -> Function | None:
-    """A function with ``rule``'s semantics, or None (counted) where the interpreter must stay.
-
-    ``builtin_values`` computes builtin symbols from the facts (Strata's ``$now``
-    and ``$today`` read the request clock); ``facts_type`` is the only mapping
-    class the function accepts: anything else goes to the interpreter.
-    """
+def compile_rule(rule: Any, access: FactsAccess) -> Function | None:
+    """A function with ``rule``'s semantics, or None (counted) where the interpreter must stay."""
     try:
-        function = _compile(rule, builtin_values, facts_type)
+        function = _compile(rule, access)
     except NotCompilable as exc:
         counts["interpreted"] += 1
         fallback_reasons[str(exc)] += 1
@@ -1011,10 +1181,10 @@ def compile_rule(rule: Any, builtin_values: Mapping[str, Function], facts_type: 
     return function
 
 
-def _compile(rule: Any, builtin_values: Mapping[str, Function], facts_type: type) -> Function:
+def _compile(rule: Any, access: FactsAccess) -> Function:
     context = rule.context
     if getattr(context, "_Context__resolver", None) is not re_context.resolve_item:
         raise NotCompilable("custom symbol resolver")  # compiled code reads facts[name]
     if not all(context.decimal_context.traps[trap] for trap in _TRAPS):
         raise NotCompilable("decimal context without the default traps")  # NaN could arise
-    return _Generator(context, builtin_values, facts_type).function(rule.statement)
+    return _Generator(context, access).function(rule.statement)

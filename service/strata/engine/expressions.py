@@ -99,7 +99,10 @@ class Expression:
     use_compiled: ClassVar[bool] = True
     """False: every evaluation uses the interpreter (tests compare the two paths with it)."""
 
-    def __init__(self, text: str, types: Mapping[str, Any]) -> None:
+    def __init__(
+        self, text: str, types: Mapping[str, Any], profile_fields: frozenset[str] = frozenset()
+    ) -> None:
+        """``profile_fields``: names whose value is the parsed profile's, as is (see ``Compiler``)."""
         self.text = text
         context = _RequestContext(
             type_resolver=dict(types), default_timezone="utc", decimal_context=DECIMAL_CONTEXT
@@ -132,7 +135,8 @@ class Expression:
                     reads.add(node.name)
         self.reads = tuple(sorted(reads & set(types)))  # not comprehension variables
         self.result_type = self._rule.statement.expression.result_type
-        self._compiled = compiler.compile_rule(self._rule, _CLOCK, Facts)
+        access = compiler.FactsAccess(Facts, "known", _CLOCK, "profile", profile_fields)
+        self._compiled = compiler.compile_rule(self._rule, access)
 
     @property
     def compiled(self) -> bool:
@@ -152,12 +156,13 @@ class Expression:
 
     def evaluate(self, facts: Facts) -> Any:
         compiled = self._compiled
-        if compiled is not None and Expression.use_compiled:
-            try:
-                return compiled(facts)
-            except Exception as exc:  # the interpreter decides every failure (see compiler)
-                compiler.count_rerun(exc)
-        return self.interpret(facts)
+        if compiled is None or not Expression.use_compiled:
+            return self.interpret(facts)
+        try:
+            return compiled(facts)
+        except Exception as exc:  # the interpreter decides every failure (see compiler)
+            compiler.count_rerun(exc)
+            return self.interpret(facts)
 
     def interpret(self, facts: Facts) -> Any:
         """Evaluate with rule-engine's interpreter, the reference semantics."""
@@ -169,21 +174,38 @@ class Expression:
             raise ExpressionError(f"{type(exc).__name__} while evaluating") from None
 
     def test(self, facts: Facts) -> bool:
-        """Evaluate a condition; anything but a boolean is an error, never a silent false."""
-        result = self.evaluate(facts)
-        if not isinstance(result, bool):
+        """Evaluate a condition; anything but a boolean is an error, never a silent false.
+
+        ``evaluate``, inlined: conditions are most of the expressions a request runs.
+        """
+        compiled = self._compiled
+        if compiled is not None and Expression.use_compiled:
+            try:
+                result = compiled(facts)
+            except Exception as exc:  # the interpreter decides every failure (see compiler)
+                compiler.count_rerun(exc)
+                result = self.interpret(facts)
+        else:
+            result = self.interpret(facts)
+        if result is not True and result is not False:
             raise ExpressionError(f"condition gave {type(result).__name__}, not a boolean")
         return result
 
 
-def compile_condition(text: str, types: Mapping[str, Any]) -> Expression:
-    return Expression(text, types).expect(DataType.BOOLEAN, "a condition")
+def compile_condition(
+    text: str, types: Mapping[str, Any], profile_fields: frozenset[str] = frozenset()
+) -> Expression:
+    return Expression(text, types, profile_fields).expect(DataType.BOOLEAN, "a condition")
 
 
-def compile_number(text: str | int | float, types: Mapping[str, Any]) -> Expression:
-    return Expression(str(text), types).expect(DataType.FLOAT, "this value")
+def compile_number(
+    text: str | int | float, types: Mapping[str, Any], profile_fields: frozenset[str] = frozenset()
+) -> Expression:
+    return Expression(str(text), types, profile_fields).expect(DataType.FLOAT, "this value")
 
 
-def compile_optional_number(text: str | int | float, types: Mapping[str, Any]) -> Expression:
+def compile_optional_number(
+    text: str | int | float, types: Mapping[str, Any], profile_fields: frozenset[str] = frozenset()
+) -> Expression:
     """A number that may be null (a score's value: null scores ``missing``)."""
-    return Expression(str(text), types).expect(DataType.FLOAT, "this value", nullable=True)
+    return Expression(str(text), types, profile_fields).expect(DataType.FLOAT, "this value", nullable=True)

@@ -9,7 +9,7 @@ the field (``stages.2.when``), and raised together: nothing partial loads.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -38,7 +38,13 @@ class Compiler:
 
     def __init__(self, schema: ProfileSchema, constants: Mapping[str, Any]) -> None:
         self.schema = schema
-        self.types = base_types(schema, constants)
+        field_types = schema.rule_types()
+        self.types = base_types(field_types, constants)
+        self._plain_fields = {
+            name: rule_type
+            for name, rule_type in field_types.items()
+            if schema.fields[name].type.scalar != "date"
+        }
         self.problems: list[Problem] = []
         for name in constants:
             if name in schema.fields or name in DERIVED_FACTS:
@@ -49,13 +55,21 @@ class Compiler:
         text: str | float,
         path: str,
         rule: str | None,
-        make: Callable[[str, Mapping[str, Any]], Expression],
+        make: Callable[[str, Mapping[str, Any], frozenset[str]], Expression],
     ) -> Expression | None:
         try:
-            return make(str(text), self.types)
+            return make(str(text), self.types, self.profile_fields())
         except ExpressionError as exc:
             self.problems.append(Problem(str(exc), rule=rule, field=path))
             return None
+
+    def profile_fields(self) -> frozenset[str]:
+        """Fields whose rule value is the parsed profile's value as is, so compiled rules read them
+        there: not dates (a date is read as local midnight), and not hidden by a constant, a derived
+        fact or an input of the kind (their types replaced the field's in ``types``)."""
+        return frozenset(
+            name for name, rule_type in self._plain_fields.items() if self.types.get(name) is rule_type
+        )
 
     def problem(self, message: str, path: str | None = None, rule: str | None = None) -> None:
         self.problems.append(Problem(message, rule=rule, field=path))
@@ -65,9 +79,9 @@ class Compiler:
             raise RuleFileError(f"ruleset {name!r} does not compile", self.problems)
 
 
-def base_types(schema: ProfileSchema, constants: Mapping[str, Any]) -> dict[str, Any]:
+def base_types(field_types: Mapping[str, Any], constants: Mapping[str, Any]) -> dict[str, Any]:
     """The names every rule may read: profile fields, derived facts, constants."""
-    types = schema.rule_types()
+    types = dict(field_types)
     for name, fact in DERIVED_FACTS.items():
         types[name] = fact.type
     for name, value in constants.items():
@@ -77,8 +91,19 @@ def base_types(schema: ProfileSchema, constants: Mapping[str, Any]) -> dict[str,
 
 def hit(rule_id: str, reason: str, facts: Facts, *expressions: Expression | None) -> RuleHit:
     """A rule hit with the values of every fact its expressions read."""
-    names = sorted({name for expr in expressions if expr for name in expr.reads})
-    return RuleHit(rule_id, reason, {name: plain(facts[name]) for name in names})
+    if len(expressions) == 1 and expressions[0] is not None:
+        names: Iterable[str] = expressions[0].reads  # already sorted
+    else:
+        names = sorted({name for expr in expressions if expr for name in expr.reads})
+    known = facts.known
+    return RuleHit(rule_id, reason, {name: plain(known[name]) for name in names})
+
+
+def failure(ruleset: str, rule: str, what: str, exc: ExpressionError) -> EvaluationError:
+    """A failed expression, named by its ruleset, its rule and its field."""
+    return EvaluationError(
+        f"ruleset {ruleset!r} failed while evaluating", [Problem(str(exc), rule=rule, field=what)]
+    )
 
 
 def evaluate(expr: Expression, facts: Facts, ruleset: str, rule: str, what: str) -> Any:
@@ -86,10 +111,7 @@ def evaluate(expr: Expression, facts: Facts, ruleset: str, rule: str, what: str)
     try:
         return expr.test(facts) if what == "when" else expr.evaluate(facts)
     except ExpressionError as exc:
-        raise EvaluationError(
-            f"ruleset {ruleset!r} failed while evaluating",
-            [Problem(str(exc), rule=rule, field=what)],
-        ) from None
+        raise failure(ruleset, rule, what, exc) from None
 
 
 @dataclass(frozen=True)
@@ -101,11 +123,20 @@ class Choice(Generic[T]):
     result: T
     reason: str
 
+    def hit(self, facts: Facts) -> RuleHit:
+        """This rule decided: the values of the facts its condition read (``when.reads`` is sorted)."""
+        known = facts.known
+        return RuleHit(self.id, self.reason, {name: plain(known[name]) for name in self.when.reads})
+
 
 def first_match(ruleset: str, choices: list[Choice[T]], facts: Facts) -> tuple[Choice[T], RuleHit] | None:
     for choice in choices:
-        if evaluate(choice.when, facts, ruleset, choice.id, "when"):
-            return choice, hit(choice.id, choice.reason, facts, choice.when)
+        try:
+            matched = choice.when.test(facts)
+        except ExpressionError as exc:
+            raise failure(ruleset, choice.id, "when", exc) from None
+        if matched:
+            return choice, choice.hit(facts)
     return None
 
 
@@ -120,11 +151,15 @@ def first_match_or_default(
 
 
 def all_matches(ruleset: str, choices: list[Choice[T]], facts: Facts) -> list[tuple[Choice[T], RuleHit]]:
-    return [
-        (choice, hit(choice.id, choice.reason, facts, choice.when))
-        for choice in choices
-        if evaluate(choice.when, facts, ruleset, choice.id, "when")
-    ]
+    matches = []
+    for choice in choices:
+        try:
+            matched = choice.when.test(facts)
+        except ExpressionError as exc:
+            raise failure(ruleset, choice.id, "when", exc) from None
+        if matched:
+            matches.append((choice, choice.hit(facts)))
+    return matches
 
 
 class CompiledRuleset(Generic[SpecT]):
@@ -138,6 +173,7 @@ class CompiledRuleset(Generic[SpecT]):
         self.checksum = checksum
         self.schema = compiler.schema
         self.constants: dict[str, Any] = dict(spec.constants)
+        self._stamp = {"ruleset": self.name, "checksum": self.checksum}
 
     def facts(self, profile: Mapping[str, Any], clock: Clock) -> Facts:
         """The facts for an already parsed profile (see ``ProfileSchema.parse``)."""
@@ -151,7 +187,7 @@ class CompiledRuleset(Generic[SpecT]):
         return self.decide(self.facts(profile, Clock.for_profile(as_of, profile)), event)
 
     def stamp(self) -> dict[str, str]:
-        return {"ruleset": self.name, "checksum": self.checksum}
+        return self._stamp
 
     def decide(self, facts: Facts, event: Mapping[str, Any] | None = None) -> Decision:
         raise NotImplementedError

@@ -67,14 +67,14 @@ class InterventionRuleset(CompiledRuleset[InterventionSpec]):
         hits: list[RuleHit] = []
         stage = segment = None
         if self.lifecycle:
-            decision = self.lifecycle.decide(self.lifecycle.facts(facts.profile, facts.clock))
+            decision = self.lifecycle.decide(facts.rebase(self.lifecycle.constants))
             stage = decision.stage
             extra["lifecycle"] = {"stage": stage}
             hits += [
                 RuleHit(f"{self.lifecycle.name}/{h.rule}", h.reason, h.facts) for h in decision.explanation
             ]
         if self.segment:
-            seg = self.segment.decide(self.segment.facts(facts.profile, facts.clock))
+            seg = self.segment.decide(facts.rebase(self.segment.constants))
             segment = seg.segment
             extra["segment"] = {"name": seg.segment, "scores": seg.scores, "tags": seg.tags}
             hits += [RuleHit(f"{self.segment.name}/{h.rule}", h.reason, h.facts) for h in seg.explanation]

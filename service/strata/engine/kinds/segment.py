@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -27,8 +28,8 @@ def score(spec: ScoreSpec, value: Decimal | float | None) -> int:
     if value is None:
         return spec.missing
     if spec.better == "higher":
-        return 1 + sum(1 for threshold in spec.thresholds if value >= threshold)
-    return 1 + sum(1 for threshold in spec.thresholds if value <= threshold)
+        return 1 + bisect.bisect_right(spec.thresholds, value)  # thresholds the value reaches
+    return 1 + len(spec.thresholds) - bisect.bisect_left(spec.thresholds, value)  # those it is within
 
 
 def scores_type(names: list[str]) -> Any:
