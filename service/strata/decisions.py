@@ -4,11 +4,14 @@ Transports (gRPC, REST, the CLI) call this and nothing below it, so every
 transport applies the same defaults, merges profiles the same way and fails
 with the same errors. The order of work is deliberate:
 
-1. rulesets are resolved first: an unknown name fails before any I/O;
+1. the rulesets are read once, as one snapshot, so a reload landing
+   mid-request cannot mix versions; they are resolved first, so an unknown
+   name fails before any I/O;
 2. the deadline is checked before and after the profile is loaded, so a
    caller that has given up costs no evaluation;
 3. the merged profile is parsed once, however many decisions are asked for;
-4. every decision of one call sees one clock (``as_of``, or now).
+4. every decision of one call sees one clock (``as_of``, or now);
+5. every answer names the ruleset version that made it, and why that one.
 
 Pure Python: no transport, no database imports.
 """
@@ -19,9 +22,8 @@ import datetime as dt
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
-from strata.engine import CompiledRuleset
 from strata.engine.decision import (
     Decision,
     IncentiveDecision,
@@ -33,6 +35,7 @@ from strata.engine.facts import Clock
 from strata.errors import DeadlineExceeded, InvalidArgument, NotFound, Problem, ResourceExhausted, StrataError
 from strata.profiles import ProfileReader, check_same_user, parse_profile
 from strata.rulefiles.loader import RuleSet
+from strata.rulesets import FixedRulesets, RulesetSource, Served, Snapshot
 
 #: The ruleset that answers a kind when a request names none.
 DEFAULT_RULESETS: Mapping[str, str] = {
@@ -84,13 +87,25 @@ class DecideRequest:
 
 
 @dataclass(frozen=True)
+class Answer(Generic[D]):
+    """A decision with its provenance: the ruleset version that made it and why that version.
+
+    Callers log it as the exposure ("user u saw segment.rfm@4, active").
+    """
+
+    decision: D
+    version: int | None = None
+    version_reason: str | None = None
+
+
+@dataclass(frozen=True)
 class DecideResult:
     user_id: str
-    decisions: tuple[Decision, ...]
+    decisions: tuple[Answer[Decision], ...]
 
 
 class DecisionService:
-    """The decision use cases over one loaded set of rulesets and an optional profile store.
+    """The decision use cases over a source of rulesets and an optional profile store.
 
     Without a store, requests must carry their profile inline; naming only a
     user then fails as an unknown user, like a user missing from the store.
@@ -98,61 +113,80 @@ class DecisionService:
 
     def __init__(
         self,
-        rules: RuleSet,
+        rulesets: RulesetSource,
         profiles: ProfileReader | None = None,
         *,
         now: Callable[[], dt.datetime] = utc_now,
         max_batch: int = MAX_BATCH,
     ) -> None:
-        self.rules = rules
+        self.rulesets = rulesets
         self.profiles = profiles
         self.now = now
         self.max_batch = max_batch
+
+    @classmethod
+    def from_files(
+        cls, rules: RuleSet, profiles: ProfileReader | None = None, **options: Any
+    ) -> DecisionService:
+        """Decisions by rule files loaded from disk, unversioned (tests, the CLI)."""
+        return cls(FixedRulesets(Snapshot.of_files(rules)), profiles, **options)
 
     # one kind --------------------------------------------------------------
 
     def classify_lifecycle(
         self, request: DecisionRequest, deadline: float | None = None
-    ) -> LifecycleDecision:
+    ) -> Answer[LifecycleDecision]:
         return self._single("lifecycle", LifecycleDecision, request, deadline)
 
-    def assign_segment(self, request: DecisionRequest, deadline: float | None = None) -> SegmentDecision:
+    def assign_segment(
+        self, request: DecisionRequest, deadline: float | None = None
+    ) -> Answer[SegmentDecision]:
         return self._single("segment", SegmentDecision, request, deadline)
 
     def evaluate_incentive(
         self, request: DecisionRequest, deadline: float | None = None
-    ) -> IncentiveDecision:
+    ) -> Answer[IncentiveDecision]:
         return self._single("incentive", IncentiveDecision, request, deadline)
 
     def recommend_intervention(
         self, request: DecisionRequest, deadline: float | None = None
-    ) -> InterventionDecision:
+    ) -> Answer[InterventionDecision]:
         return self._single("intervention", InterventionDecision, request, deadline)
 
-    def _single(self, kind: str, result: type[D], request: DecisionRequest, deadline: float | None) -> D:
-        compiled = self.resolve(request.ruleset or kind, "ruleset", kind)
-        _, decisions = self._run(
-            request.user_id, request.profile, request.as_of, [compiled], request.event, deadline
+    def _single(
+        self, kind: str, result: type[D], request: DecisionRequest, deadline: float | None
+    ) -> Answer[D]:
+        snapshot = self.rulesets.current()
+        served = self.resolve(snapshot, request.ruleset or kind, "ruleset", kind)
+        _, answers = self._run(
+            snapshot, request.user_id, request.profile, request.as_of, [served], request.event, deadline
         )
-        decision = decisions[0]
+        decision = answers[0].decision
         if not isinstance(decision, result):  # resolve() checked the kind: a bug if reached
-            raise TypeError(f"{compiled.name} answered a {type(decision).__name__}, not a {result.__name__}")
-        return decision
+            raise TypeError(
+                f"{served.compiled.name} answered a {type(decision).__name__}, not {result.__name__}"
+            )
+        return Answer(decision, served.version, served.reason)
 
     # several kinds, many users -----------------------------------------------
 
     def decide(self, request: DecideRequest, deadline: float | None = None) -> DecideResult:
         """Every requested decision for one user, in the order asked."""
+        return self._decide(self.rulesets.current(), request, deadline)
+
+    def _decide(self, snapshot: Snapshot, request: DecideRequest, deadline: float | None) -> DecideResult:
         if not request.rulesets:
             raise InvalidArgument(
                 "name at least one kind or ruleset",
                 [Problem(f"expected entries such as {', '.join(DEFAULT_RULESETS)}", field="rulesets")],
             )
-        compiled = [self.resolve(name, f"rulesets.{index}") for index, name in enumerate(request.rulesets)]
-        user_id, decisions = self._run(
-            request.user_id, request.profile, request.as_of, compiled, request.event, deadline
+        served = [
+            self.resolve(snapshot, name, f"rulesets.{index}") for index, name in enumerate(request.rulesets)
+        ]
+        user_id, answers = self._run(
+            snapshot, request.user_id, request.profile, request.as_of, served, request.event, deadline
         )
-        return DecideResult(user_id, decisions)
+        return DecideResult(user_id, answers)
 
     def decide_batch(
         self, requests: Sequence[DecideRequest], deadline: float | None = None
@@ -160,13 +194,14 @@ class DecisionService:
         """Each request answered on its own: one unknown user does not fail the others.
 
         A passed deadline fails the whole call, since nobody waits for the rest.
+        The whole batch is judged by one snapshot of the rulesets.
         """
         if len(requests) > self.max_batch:
             raise ResourceExhausted(
                 f"a batch holds at most {self.max_batch} requests",
                 [Problem(f"got {len(requests)}", field="requests")],
             )
-        now = self.now()
+        now, snapshot = self.now(), self.rulesets.current()
         results: list[DecideResult | StrataError] = []
         for request in requests:
             check_deadline(deadline, "during the batch")
@@ -175,7 +210,7 @@ class DecisionService:
                     request.user_id, request.profile, now, request.rulesets, request.event
                 )
             try:
-                results.append(self.decide(request, deadline))
+                results.append(self._decide(snapshot, request, deadline))
             except DeadlineExceeded:
                 raise
             except StrataError as exc:
@@ -184,18 +219,19 @@ class DecisionService:
 
     # shared steps ----------------------------------------------------------
 
-    def resolve(self, name: str, field: str, kind: str | None = None) -> CompiledRuleset[Any]:
+    @staticmethod
+    def resolve(snapshot: Snapshot, name: str, field: str, kind: str | None = None) -> Served:
         """A ruleset by name, or a kind's default; ``kind`` also checks the ruleset's kind."""
         name = DEFAULT_RULESETS.get(name, name)
-        if name not in self.rules.compiled:
+        served = snapshot.rulesets.get(name)
+        if served is None:
             raise NotFound(f"no ruleset named {name!r}", [Problem("unknown ruleset", field=field)])
-        compiled = self.rules.compiled[name]
-        if kind is not None and compiled.kind != kind:
+        if kind is not None and served.compiled.kind != kind:
             raise InvalidArgument(
-                f"ruleset {name!r} is a {compiled.kind} ruleset, not {kind}",
+                f"ruleset {name!r} is a {served.compiled.kind} ruleset, not {kind}",
                 [Problem(f"expected a {kind} ruleset", field=field)],
             )
-        return compiled
+        return served
 
     def profile(
         self, user_id: str, inline: Mapping[str, Any] | None, deadline: float | None = None
@@ -228,19 +264,22 @@ class DecisionService:
 
     def _run(
         self,
+        snapshot: Snapshot,
         user_id: str,
         inline: Mapping[str, Any] | None,
         as_of: dt.datetime | None,
-        rulesets: Sequence[CompiledRuleset[Any]],
+        rulesets: Sequence[Served],
         event: Mapping[str, Any] | None,
         deadline: float | None,
-    ) -> tuple[str, tuple[Decision, ...]]:
+    ) -> tuple[str, tuple[Answer[Decision], ...]]:
         user_id, raw = self.profile(user_id, inline, deadline)
-        profile = parse_profile(self.rules.schema, raw)
+        profile = parse_profile(snapshot.schema, raw)
         instant = as_of or self.now()
         clock = Clock.for_profile(instant if instant.tzinfo else instant.replace(tzinfo=dt.UTC), profile)
-        decisions = []
-        for compiled in rulesets:
+        answers: list[Answer[Decision]] = []
+        for served in rulesets:
+            compiled = served.compiled
             check_deadline(deadline, f"before {compiled.name}")
-            decisions.append(compiled.decide(compiled.facts(profile, clock), event))
-        return user_id, tuple(decisions)
+            decision = compiled.decide(compiled.facts(profile, clock), event)
+            answers.append(Answer(decision, served.version, served.reason))
+        return user_id, tuple(answers)

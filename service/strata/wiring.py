@@ -1,8 +1,9 @@
 """The composition root: settings in, the services both transports serve out.
 
-The only module that knows every layer: it loads the rule files, opens the
-database, checks it is migrated, and hands the use cases their store. The
-transports receive finished services and never read settings themselves.
+The only module that knows every layer: it opens the database, checks it is
+migrated, seeds and loads the rule registry, and hands the use cases their
+store and rulesets. The transports receive finished services and never read
+settings themselves.
 """
 
 from __future__ import annotations
@@ -18,7 +19,12 @@ from strata.config import Settings
 from strata.decisions import DecisionService
 from strata.errors import Unavailable
 from strata.profiles import ProfileService, ProfileStore
-from strata.rulefiles.loader import load_paths
+from strata.registry.seed import seed
+from strata.registry.service import Registry
+from strata.registry.serving import ActiveRulesets
+from strata.registry.store import RegistryStore
+from strata.registry.watcher import Watcher
+from strata.rulefiles.loader import load_schema
 from strata.store import ProfileStore as SqlProfileStore
 from strata.store import make_engine, migrate, require_migrated
 
@@ -53,16 +59,18 @@ class GuardedStore:
 
 @dataclass(frozen=True)
 class Services:
-    """What a server process serves: the use cases and a readiness probe."""
+    """What a server process serves: the use cases, the registry's watcher and a readiness probe."""
 
     decisions: DecisionService
     profiles: ProfileService
+    registry: Registry
     store: ProfileStore
     engine: Engine
+    watcher: Watcher
 
     def ready(self) -> bool:
-        """Rules are loaded and the database answers."""
-        if not self.decisions.rules.compiled:
+        """Rulesets are loaded and the database answers."""
+        if not self.decisions.rulesets.current().rulesets:
             return False
         try:
             with self.engine.connect() as connection:
@@ -73,16 +81,29 @@ class Services:
 
 
 def build_services(settings: Settings, *, run_migrations: bool = False) -> Services:
-    """Load the rules and open the store named by ``settings``.
+    """Open the database named by ``settings`` and load the active rule versions from it.
 
-    Fails at start-up, not on the first request: rule files that do not
-    compile raise ``RuleFileError``; an unmigrated database raises
-    ``SchemaNotReady`` unless ``run_migrations`` migrates it first.
+    An empty registry is first seeded from the rule files (see
+    ``strata.registry.seed``). Fails at start-up, not on the first request:
+    rule files that do not compile raise ``RuleFileError``; an unmigrated
+    database raises ``SchemaNotReady`` unless ``run_migrations`` migrates it
+    first. The watcher that hot-reloads activations is returned unstarted.
     """
-    rules, _ = load_paths([settings.rules_dir])
+    schema = load_schema(settings.profile_schema_path)
     if run_migrations:
         migrate(settings.database_url)
     engine = make_engine(settings.database_url)
     require_migrated(engine)
-    store = GuardedStore(SqlProfileStore(engine, rules.schema))
-    return Services(DecisionService(rules, store), ProfileService(rules.schema, store), store, engine)
+    registry = Registry(RegistryStore(engine), schema)
+    seed(registry, settings.rules_dir)
+    active = ActiveRulesets(registry)
+    active.refresh()
+    store = GuardedStore(SqlProfileStore(engine, schema))
+    return Services(
+        DecisionService(active, store),
+        ProfileService(schema, store),
+        registry,
+        store,
+        engine,
+        Watcher(active, engine.url),
+    )

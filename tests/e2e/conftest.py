@@ -119,7 +119,7 @@ def servers() -> Iterator[Servers]:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     store = DictStore(PROFILES)
     rules = default_rules()
-    decisions = DecisionService(rules, store)
+    decisions = DecisionService.from_files(rules, store)
     profiles = ProfileService(rules.schema, store)
     server, grpc_port = grpc_server.create_server(decisions, "127.0.0.1:0", profiles=profiles, max_workers=8)
     server.start()

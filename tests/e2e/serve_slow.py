@@ -26,7 +26,7 @@ def main() -> None:
         print(orjson.dumps({"grpc": bound.grpc_port, "http": bound.http_port}).decode(), flush=True)
 
     serve(
-        DecisionService(rules, store),
+        DecisionService.from_files(rules, store),
         ProfileService(rules.schema, store),
         grpc_port=0,
         http_port=0,

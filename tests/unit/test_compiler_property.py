@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import warnings
 from collections import OrderedDict
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -233,7 +234,9 @@ def test_compiled_code_agrees_with_the_interpreter(
     text: str, fact_sets: list[tuple[dict[str, Any], Clock]]
 ) -> None:
     try:
-        expression = Expression(text, TYPES)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", SyntaxWarning)  # generated code compiles cleanly
+            expression = Expression(text, TYPES)
     except ExpressionError:
         event("refused at load (type error)")
         assume(False)

@@ -11,7 +11,7 @@ from google.protobuf.message import Message
 
 from strata.api.strata.v1 import decision_pb2 as pb
 from strata.api.strata.v1 import profile_pb2 as profile_pb
-from strata.decisions import DecisionRequest
+from strata.decisions import Answer, DecisionRequest
 from strata.engine.decision import Decision
 from strata.engine.schema import parse_datetime
 from strata.errors import InvalidArgument
@@ -59,8 +59,11 @@ def test_decision_to_json_loses_nothing(ruleset: str, user: str, event: dict[str
     decision = _decide(ruleset, user, event)
     message = convert.decision_to_proto(decision)
     assert convert.message_to_json(message) == _as_wire_json(decision.to_dict())
-    wrapped = convert.wrap_decision(decision)
-    assert wrapped.WhichOneof("decision") == default_rules().get(ruleset).kind
+    wrapped = convert.wrap_decision(Answer(decision, 4, "active"))
+    kind = default_rules().get(ruleset).kind
+    assert wrapped.WhichOneof("decision") == kind
+    stamped = convert.message_to_json(getattr(wrapped, kind))
+    assert (stamped["version"], stamped["version_reason"]) == (4, "active")
 
 
 def test_whole_numbers_print_as_integers_and_others_do_not() -> None:
@@ -75,7 +78,7 @@ def test_fields_without_presence_are_printed_even_when_zero() -> None:
     data = convert.message_to_json(pb.IncentiveDecision(ruleset="r"))
     assert data["level_up"] is False
     assert data["points_earned"] == "0"
-    assert "version" not in data  # optional: absent until the registry sets it
+    assert "version" not in data  # optional: absent for rulesets loaded from files
 
 
 def test_request_conversion() -> None:

@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
-from strata.decisions import DEFAULT_RULESETS, DecideRequest, DecisionRequest, DecisionService
+from strata.decisions import DEFAULT_RULESETS, DecideRequest, DecideResult, DecisionRequest, DecisionService
 from strata.engine.decision import IncentiveDecision, LifecycleDecision
 from strata.engine.schema import parse_datetime
 from strata.errors import DeadlineExceeded, InvalidArgument, NotFound, ProfileError, ResourceExhausted
 from strata.profiles import ProfileService
+from strata.rulesets import Served, Snapshot
 from tests.fakes import AS_OF, PROFILES, DictStore, default_rules
 
 NOW = parse_datetime(AS_OF)
@@ -25,7 +26,7 @@ def store() -> DictStore:
 
 @pytest.fixture
 def service(store: DictStore) -> DecisionService:
-    return DecisionService(default_rules(), store, now=lambda: NOW)
+    return DecisionService.from_files(default_rules(), store, now=lambda: NOW)
 
 
 def test_every_default_ruleset_is_loaded_and_of_its_kind() -> None:
@@ -34,22 +35,23 @@ def test_every_default_ruleset_is_loaded_and_of_its_kind() -> None:
 
 
 def test_a_stored_user_is_decided_at_the_service_clock(service: DecisionService) -> None:
-    decision = service.classify_lifecycle(DecisionRequest(user_id="u-current"))
+    answer = service.classify_lifecycle(DecisionRequest(user_id="u-current"))
     expected = default_rules().get("lifecycle.duolingo").evaluate(PROFILES["u-current"], NOW)
-    assert decision == expected
-    assert decision.ruleset == "lifecycle.duolingo"
+    assert answer.decision == expected
+    assert answer.decision.ruleset == "lifecycle.duolingo"
+    assert (answer.version, answer.version_reason) == (None, None)  # rule files have no versions
 
 
 def test_inline_fields_override_stored_ones(service: DecisionService) -> None:
     # u-current was active today; inline activity says only 3 days ago.
     inline = {"activity_dates": ["2026-03-07"], "last_active_at": None}  # null overrides too
     request = DecisionRequest(user_id="u-current", profile=inline)
-    assert service.classify_lifecycle(request).stage == "at_risk_wau"
+    assert service.classify_lifecycle(request).decision.stage == "at_risk_wau"
 
 
 def test_an_inline_profile_alone_does_not_touch_the_store(service: DecisionService, store: DictStore) -> None:
-    decision = service.classify_lifecycle(DecisionRequest(profile=PROFILES["u-new"]))
-    assert decision.stage == "new"
+    answer = service.classify_lifecycle(DecisionRequest(profile=PROFILES["u-new"]))
+    assert answer.decision.stage == "new"
     assert store.gets == 0
 
 
@@ -60,15 +62,17 @@ def test_an_unknown_user_is_not_found_naming_the_user(service: DecisionService) 
 
 
 def test_an_unknown_user_with_an_inline_profile_is_decided(service: DecisionService) -> None:
-    decision = service.classify_lifecycle(DecisionRequest(user_id="ghost", profile={"activity_dates": []}))
-    assert decision.stage == "dormant"
+    answer = service.classify_lifecycle(DecisionRequest(user_id="ghost", profile={"activity_dates": []}))
+    assert answer.decision.stage == "dormant"
 
 
 def test_without_a_store_only_inline_profiles_work() -> None:
-    service = DecisionService(default_rules(), now=lambda: NOW)
+    service = DecisionService.from_files(default_rules(), now=lambda: NOW)
     with pytest.raises(NotFound):
         service.classify_lifecycle(DecisionRequest(user_id="u-current"))
-    assert service.classify_lifecycle(DecisionRequest(profile=PROFILES["u-current"])).stage == "current"
+    assert (
+        service.classify_lifecycle(DecisionRequest(profile=PROFILES["u-current"])).decision.stage == "current"
+    )
 
 
 def test_a_request_needs_a_user_id_or_a_profile(service: DecisionService) -> None:
@@ -116,10 +120,10 @@ def test_incentives_need_an_event(service: DecisionService) -> None:
     with pytest.raises(InvalidArgument) as caught:
         service.evaluate_incentive(DecisionRequest(user_id="u-current"))
     assert caught.value.problems[0].field == "event"
-    decision = service.evaluate_incentive(
+    answer = service.evaluate_incentive(
         DecisionRequest(user_id="u-current", event={"type": "note_published"})
     )
-    assert isinstance(decision, IncentiveDecision)
+    assert isinstance(answer.decision, IncentiveDecision)
 
 
 def test_decide_answers_in_order_and_parses_the_profile_once(
@@ -144,7 +148,7 @@ def test_decide_answers_in_order_and_parses_the_profile_once(
     )
     assert calls == 1
     assert result.user_id == "u-current"
-    assert [d.ruleset for d in result.decisions] == [
+    assert [answer.decision.ruleset for answer in result.decisions] == [
         "lifecycle.duolingo",
         "segment.pyramid",
         "incentive.levels",
@@ -172,7 +176,7 @@ def test_a_batch_answers_each_request_on_its_own(service: DecisionService) -> No
 
 
 def test_a_batch_has_a_size_limit(store: DictStore) -> None:
-    service = DecisionService(default_rules(), store, max_batch=2)
+    service = DecisionService.from_files(default_rules(), store, max_batch=2)
     with pytest.raises(ResourceExhausted):
         service.decide_batch([DecideRequest(user_id="u-new", rulesets=("lifecycle",))] * 3)
 
@@ -202,7 +206,7 @@ def test_naive_as_of_means_utc(service: DecisionService) -> None:
     naive = DecisionRequest(user_id="u-current", as_of=dt.datetime(2026, 3, 10, 12))
     aware = DecisionRequest(user_id="u-current", as_of=NOW)
     assert service.classify_lifecycle(naive) == service.classify_lifecycle(aware)
-    assert isinstance(service.classify_lifecycle(aware), LifecycleDecision)
+    assert isinstance(service.classify_lifecycle(aware).decision, LifecycleDecision)
 
 
 # profile use cases -------------------------------------------------------------
@@ -230,3 +234,37 @@ def test_profile_upsert_get_delete(store: DictStore) -> None:
         profiles.upsert("u9", {"user_id": "u10"})
     with pytest.raises(InvalidArgument):
         profiles.get("")
+
+
+# provenance and reloads -------------------------------------------------------------
+
+
+class Reloading:
+    """A ruleset source whose snapshot changes on every read, as if a reload landed between any two."""
+
+    def __init__(self, *snapshots: Snapshot) -> None:
+        self.snapshots = snapshots
+        self.reads = 0
+
+    def current(self) -> Snapshot:
+        self.reads += 1
+        return self.snapshots[self.reads % len(self.snapshots)]
+
+
+def _versioned(version: int) -> Snapshot:
+    rules = default_rules()
+    return Snapshot(rules.schema, {name: Served(c, version, "active") for name, c in rules.compiled.items()})
+
+
+def test_a_call_reads_the_rulesets_once_so_a_reload_cannot_mix_versions(store: DictStore) -> None:
+    source = Reloading(_versioned(1), _versioned(2))
+    service = DecisionService(source, store, now=lambda: NOW)
+    result = service.decide(
+        DecideRequest(user_id="u-current", rulesets=("lifecycle", "segment", "intervention"))
+    )
+    assert source.reads == 1
+    assert {(answer.version, answer.version_reason) for answer in result.decisions} == {(2, "active")}
+    batch = service.decide_batch([DecideRequest(user_id="u-current", rulesets=("lifecycle",))] * 3)
+    assert source.reads == 2
+    assert {item.decisions[0].version for item in batch if isinstance(item, DecideResult)} == {1}
+    assert service.classify_lifecycle(DecisionRequest(user_id="u-current")).version == 2

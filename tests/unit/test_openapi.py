@@ -7,6 +7,7 @@ import pytest
 from openapi_spec_validator import validate
 
 from strata.api.strata.v1 import decision_pb2 as pb
+from strata.decisions import Answer
 from strata.engine.schema import parse_datetime
 from strata.transport import convert
 from strata.transport.operations import ROUTES
@@ -50,7 +51,9 @@ def test_a_printed_decision_matches_its_schema() -> None:
     ]
     for path, decision in zip(paths, decisions, strict=True):
         check_response(path, "POST", convert.message_to_json(convert.decision_to_proto(decision)))
-    response = pb.DecideResponse(user_id="u", decisions=[convert.wrap_decision(d) for d in decisions])
+    response = pb.DecideResponse(
+        user_id="u", decisions=[convert.wrap_decision(Answer(d, 3, "active")) for d in decisions]
+    )
     check_response("/v1/decide", "POST", convert.message_to_json(response))
 
 

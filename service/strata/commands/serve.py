@@ -83,7 +83,10 @@ def _announce(bound: Bound, users: list[str], http_port: int, rest: str) -> None
 @click.option("--grpc-port", type=int, help="default: STRATA_GRPC_PORT or 50051")
 @click.option("--http-port", type=int, help="default: STRATA_HTTP_PORT or 8080")
 @click.option(
-    "--rules", "rules_dir", type=click.Path(file_okay=False, path_type=Path), help="default: STRATA_RULES_DIR"
+    "--rules",
+    "rules_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="rule files that seed an empty registry; default: STRATA_RULES_DIR",
 )
 @click.option("--migrate", is_flag=True, help="migrate the database before serving")
 @click.option("--demo", is_flag=True, help="migrate, store the demo-* users and print example calls")
@@ -107,7 +110,11 @@ def serve_command(
     grace: float,
     rest: str,
 ) -> None:
-    """Serve decisions over gRPC and REST in one process."""
+    """Serve decisions over gRPC and REST in one process.
+
+    The rulesets served are the registry's active versions, reloaded within a
+    second of an activation on any replica.
+    """
     settings = Settings.from_env()
     if rules_dir is not None:
         settings = dataclasses.replace(settings, rules_dir=rules_dir)
@@ -119,6 +126,7 @@ def serve_command(
         sys.exit(2)
     port = settings.http_port if http_port is None else http_port
     gunicorn = _start_gunicorn(host, port, grace, settings) if rest == "gunicorn" else None
+    services.watcher.start()
     try:
         serve(
             services.decisions,
@@ -131,6 +139,7 @@ def serve_command(
             on_started=lambda bound: _announce(bound, users, bound.http_port or port, rest),
         )
     finally:
+        services.watcher.stop()
         if gunicorn is not None:
             gunicorn.terminate()  # SIGTERM: gunicorn drains its workers
             gunicorn.wait(grace + 5)

@@ -466,7 +466,9 @@ def _assign(name: str, value: ast.expr) -> ast.Assign:
     return ast.Assign(targets=[ast.Name(id=name, ctx=ast.Store())], value=value)
 
 
-def _is_none(value: ast.expr, negate: bool = False) -> ast.Compare:
+def _is_none(value: ast.expr, negate: bool = False) -> ast.expr:
+    if isinstance(value, ast.Constant):  # known now (``3 ?? x``): Python warns about ``3 is None``
+        return ast.Constant((value.value is None) != negate)
     return ast.Compare(
         left=value, ops=[ast.IsNot() if negate else ast.Is()], comparators=[ast.Constant(None)]
     )

@@ -94,7 +94,7 @@ def _walk(node: Any) -> Iterator[Any]:
 class Expression:
     """One compiled expression and the names of the facts it reads."""
 
-    __slots__ = ("_compiled", "_rule", "reads", "result_type", "text")
+    __slots__ = ("_compiled", "_rule", "reads", "result_type", "sources", "text")
 
     use_compiled: ClassVar[bool] = True
     """False: every evaluation uses the interpreter (tests compare the two paths with it)."""
@@ -134,6 +134,8 @@ class Expression:
                 else:
                     reads.add(node.name)
         self.reads = tuple(sorted(reads & set(types)))  # not comprehension variables
+        self.sources = tuple((name, name in profile_fields) for name in self.reads)
+        """Each fact read, and whether its value is the parsed profile's (read there, it costs less)."""
         self.result_type = self._rule.statement.expression.result_type
         access = compiler.FactsAccess(Facts, "known", _CLOCK, "profile", profile_fields)
         self._compiled = compiler.compile_rule(self._rule, access)

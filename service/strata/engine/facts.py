@@ -13,7 +13,7 @@ import functools
 import itertools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from rule_engine import types as re_types
@@ -29,9 +29,12 @@ def zone_named(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
-@dataclass(frozen=True)
-class Clock:
-    """The request's instant and the profile's local calendar day."""
+class Clock(NamedTuple):
+    """The request's instant and the profile's local calendar day.
+
+    A named tuple, not a frozen dataclass: every decision builds one, and this is
+    the cheapest immutable value to build.
+    """
 
     as_of: dt.datetime
     zone: ZoneInfo

@@ -9,7 +9,7 @@ the field (``stages.2.when``), and raised together: nothing partial loads.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -92,11 +92,18 @@ def base_types(field_types: Mapping[str, Any], constants: Mapping[str, Any]) -> 
 def hit(rule_id: str, reason: str, facts: Facts, *expressions: Expression | None) -> RuleHit:
     """A rule hit with the values of every fact its expressions read."""
     if len(expressions) == 1 and expressions[0] is not None:
-        names: Iterable[str] = expressions[0].reads  # already sorted
-    else:
-        names = sorted({name for expr in expressions if expr for name in expr.reads})
-    known = facts.known
-    return RuleHit(rule_id, reason, {name: plain(known[name]) for name in names})
+        return RuleHit(rule_id, reason, read_facts(facts, expressions[0]))
+    names = sorted({name for expr in expressions if expr for name in expr.reads})
+    return RuleHit(rule_id, reason, {name: plain(facts[name]) for name in names})
+
+
+def read_facts(facts: Facts, expression: Expression) -> dict[str, Any]:
+    """The plain values of the facts an expression read, in name order, for its explanation."""
+    known, profile = facts.known, facts.profile
+    return {
+        name: plain(profile[name] if from_profile else known[name])
+        for name, from_profile in expression.sources
+    }
 
 
 def failure(ruleset: str, rule: str, what: str, exc: ExpressionError) -> EvaluationError:
@@ -124,9 +131,8 @@ class Choice(Generic[T]):
     reason: str
 
     def hit(self, facts: Facts) -> RuleHit:
-        """This rule decided: the values of the facts its condition read (``when.reads`` is sorted)."""
-        known = facts.known
-        return RuleHit(self.id, self.reason, {name: plain(known[name]) for name in self.when.reads})
+        """This rule decided: the values of the facts its condition read."""
+        return RuleHit(self.id, self.reason, read_facts(facts, self.when))
 
 
 def first_match(ruleset: str, choices: list[Choice[T]], facts: Facts) -> tuple[Choice[T], RuleHit] | None:
@@ -141,13 +147,13 @@ def first_match(ruleset: str, choices: list[Choice[T]], facts: Facts) -> tuple[C
 
 
 def first_match_or_default(
-    ruleset: str, choices: list[Choice[T]], facts: Facts, default: T, default_reason: str
+    ruleset: str, choices: list[Choice[T]], facts: Facts, default: T, default_hit: RuleHit
 ) -> tuple[T, RuleHit]:
-    """The first matching rule's result, else the default (explained as rule ``default``)."""
+    """The first matching rule's result, else the default (explained by ``default_hit``, built at load)."""
     match = first_match(ruleset, choices, facts)
     if match:
         return match[0].result, match[1]
-    return default, RuleHit("default", default_reason)
+    return default, default_hit
 
 
 def all_matches(ruleset: str, choices: list[Choice[T]], facts: Facts) -> list[tuple[Choice[T], RuleHit]]:

@@ -1,11 +1,14 @@
 """Compiled versions, per replica: each version is parsed once and compiled once.
 
 A version's content never changes, so what it compiles to depends only on
-its number and, for a ruleset that ``uses:`` others, on the versions of those
-it was compiled against: that triple is the key. Activating a new lifecycle
-version therefore recompiles the interventions built on it and nothing else.
-Both maps are bounded (least recently used go first), so a replica that
-lives through thousands of publishes does not keep them all.
+its content and, for a ruleset that ``uses:`` others, on the content of
+those it was compiled against. Checksums name content, so the key is the
+file's checksum plus its dependencies' checksums: the same thing as
+(name, version, dependency versions), and it lets a publish's validation
+compile count for the activation that follows. Activating a new lifecycle
+version recompiles the interventions built on it and nothing else. Both maps
+are bounded (least recently used go first), so a replica that lives through
+thousands of publishes does not keep them all.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from strata.rulefiles.loader import RuleFile, compile_rule_file, parse_rule_file
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
-DependencyVersions = tuple[tuple[str, int], ...]
+CompileKey = tuple[str, tuple[tuple[str, str], ...]]  # checksum, (dependency, its checksum)...
 
 
 class _Lru(Generic[K, V]):
@@ -53,7 +56,7 @@ class CompiledVersions:
         self.schema = schema
         self._load = load
         self._files: _Lru[tuple[str, int], RuleFile] = _Lru(capacity)
-        self._compiled: _Lru[tuple[str, int, DependencyVersions], CompiledRuleset[Any]] = _Lru(capacity)
+        self._compiled: _Lru[CompileKey, CompiledRuleset[Any]] = _Lru(capacity)
         self._lock = threading.Lock()
 
     def compile_set(self, versions: Mapping[str, int]) -> dict[str, CompiledRuleset[Any]]:
@@ -69,22 +72,25 @@ class CompiledVersions:
             problems: list[Problem] = []
             for name, rule_file in sorted(files.items(), key=lambda item: bool(item[1].dependencies())):
                 try:
-                    compiled[name] = self._compile(rule_file, versions, compiled)
+                    compiled[name] = self._compile(rule_file, compiled)
                 except RuleFileError as exc:
                     problems.extend(exc.problems)
         if problems:
             raise RuleFileError("the versions do not compile together", problems)
         return compiled
 
-    def _compile(
-        self,
-        rule_file: RuleFile,
-        versions: Mapping[str, int],
-        compiled: Mapping[str, CompiledRuleset[Any]],
+    def compile(
+        self, rule_file: RuleFile, dependencies: Mapping[str, CompiledRuleset[Any]]
     ) -> CompiledRuleset[Any]:
-        """``rule_file`` compiled against the already compiled dependencies in ``compiled``."""
-        uses = {dep: compiled[dep] for dep in rule_file.dependencies() if dep in compiled}
-        key = (rule_file.name, versions[rule_file.name], tuple((dep, versions[dep]) for dep in uses))
+        """``rule_file`` compiled against ``dependencies``; raises ``RuleFileError``."""
+        with self._lock:
+            return self._compile(rule_file, dependencies)
+
+    def _compile(
+        self, rule_file: RuleFile, dependencies: Mapping[str, CompiledRuleset[Any]]
+    ) -> CompiledRuleset[Any]:
+        uses = {dep: dependencies[dep] for dep in rule_file.dependencies() if dep in dependencies}
+        key = (rule_file.checksum, tuple(sorted((dep, ruleset.checksum) for dep, ruleset in uses.items())))
         return self._compiled.get(key, lambda: compile_rule_file(rule_file, self.schema, uses))
 
     def _file(self, name: str, version: int) -> RuleFile:

@@ -38,7 +38,7 @@ from strata.registry.cache import CompiledVersions, source_name
 from strata.registry.records import AuditRecord, Head, Published, VersionRecord
 from strata.registry.store import RegistryStore
 from strata.rulefiles.casetests import CaseResult, run_cases
-from strata.rulefiles.loader import RuleFile, compile_rule_file, parse_rule_file
+from strata.rulefiles.loader import RuleFile, parse_rule_file
 from strata.rulefiles.yamldoc import MAX_FILE_BYTES
 
 MAX_NOTE_CHARS = 2000
@@ -136,7 +136,7 @@ class Registry:
         dependencies = self.compiled.compile_set(
             {name: active[name] for name in rule_file.dependencies() if name in active}
         )
-        return compile_rule_file(rule_file, self.compiled.schema, dependencies)
+        return self.compiled.compile(rule_file, dependencies)
 
     def _store_new(self, rule_file: RuleFile, content: str, author: str, note: str) -> Published:
         """Insert, or return the version a concurrent publish of the same content stored first."""

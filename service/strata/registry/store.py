@@ -15,12 +15,15 @@ read snapshot that another writer has moved past.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
 
+from strata.errors import Unavailable
 from strata.registry.records import AuditRecord, Head, VersionRecord
 from strata.store.models import ALIASES, AUDIT_LOG, RULESET_HEADS, RULESET_VERSIONS
 
@@ -54,25 +57,34 @@ class RegistryStore:
         self._engine = engine
         self._dialect = engine.dialect.name
 
+    @contextmanager
+    def _connect(self, *, write: bool = False) -> Iterator[Connection]:
+        """A connection (in a transaction that commits when ``write``); a lost database is ``Unavailable``."""
+        try:
+            with self._engine.begin() if write else self._engine.connect() as connection:
+                yield connection
+        except OperationalError as exc:
+            raise Unavailable("the registry database is unavailable") from exc
+
     # reads -----------------------------------------------------------------------
 
     def find_checksum(self, name: str, checksum: str) -> VersionRecord | None:
         query = select(*_LISTED).where(_V.c.name == name, _V.c.checksum == checksum)
-        with self._engine.connect() as connection:
+        with self._connect() as connection:
             row = connection.execute(query).first()
         return None if row is None else _version(row)
 
     def version(self, name: str, version: int) -> VersionRecord | None:
         """One version with its content."""
         query = select(*_LISTED, _V.c.content).where(_V.c.name == name, _V.c.version == version)
-        with self._engine.connect() as connection:
+        with self._connect() as connection:
             row = connection.execute(query).first()
         return None if row is None else _version(row, row.content)
 
     def versions(self, name: str) -> list[VersionRecord]:
         """A ruleset's versions, oldest first, without their content."""
         query = select(*_LISTED).where(_V.c.name == name).order_by(_V.c.version)
-        with self._engine.connect() as connection:
+        with self._connect() as connection:
             return [_version(row) for row in connection.execute(query)]
 
     def heads(self, name: str | None = None) -> list[Head]:
@@ -86,7 +98,7 @@ class RegistryStore:
                 heads.where(_H.c.name == name),
                 aliases.where(_A.c.name == name),
             )
-        with self._engine.connect() as connection:
+        with self._connect() as connection:
             summary = {row.name: row for row in connection.execute(latest.group_by(_V.c.name))}
             named: dict[str, dict[str, int]] = {}
             for row in connection.execute(aliases):
@@ -107,7 +119,7 @@ class RegistryStore:
     def active_versions(self) -> dict[str, int]:
         """Ruleset name -> active version, for every ruleset that has one."""
         query = select(_H.c.name, _H.c.active_version).where(_H.c.active_version.is_not(None))
-        with self._engine.connect() as connection:
+        with self._connect() as connection:
             return {row.name: row.active_version for row in connection.execute(query)}
 
     def activations(self, name: str) -> list[AuditRecord]:
@@ -117,7 +129,7 @@ class RegistryStore:
             .where(_L.c.ruleset == name, _L.c.action.in_(("activate", "rollback")))
             .order_by(_L.c.id)
         )
-        with self._engine.connect() as connection:
+        with self._connect() as connection:
             return [_audit(row) for row in connection.execute(query)]
 
     def audit(
@@ -129,12 +141,12 @@ class RegistryStore:
             query = query.where(_L.c.ruleset == ruleset)
         if before is not None:
             query = query.where(_L.c.id < before)
-        with self._engine.connect() as connection:
+        with self._connect() as connection:
             return [_audit(row) for row in connection.execute(query)]
 
     def marker(self) -> int:
         """The newest audit id: it changes whenever anything in the registry does."""
-        with self._engine.connect() as connection:
+        with self._connect() as connection:
             return int(connection.execute(select(func.coalesce(func.max(_L.c.id), 0))).scalar_one())
 
     # writes ----------------------------------------------------------------------
@@ -150,7 +162,7 @@ class RegistryStore:
         now = dt.datetime.now(dt.UTC)
         number = select(func.coalesce(func.max(_V.c.version), 0) + 1).where(_V.c.name == name)
         values = {"name": name, "kind": kind, "checksum": checksum, "content": content}
-        with self._engine.begin() as connection:
+        with self._connect(write=True) as connection:
             version = connection.execute(
                 insert(_V)
                 .values(**values, version=number.scalar_subquery(), author=author, created_at=now, note=note)
@@ -167,7 +179,7 @@ class RegistryStore:
         self, name: str, expected_revision: int, version: int, action: str, actor: str, previous: int | None
     ) -> bool:
         """Make ``version`` active if the head is still at ``expected_revision``; False if it moved."""
-        with self._engine.begin() as connection:
+        with self._connect(write=True) as connection:
             if not self._bump(connection, name, expected_revision, active_version=version):
                 return False
             self._record(connection, dt.datetime.now(dt.UTC), actor, action, name, previous, version, "")
@@ -181,7 +193,7 @@ class RegistryStore:
         statement = upsert.values(name=name, alias=alias, version=version).on_conflict_do_update(
             index_elements=["name", "alias"], set_={"version": version}
         )
-        with self._engine.begin() as connection:
+        with self._connect(write=True) as connection:
             if not self._bump(connection, name, expected_revision):
                 return False
             connection.execute(statement)

@@ -22,7 +22,7 @@ from google.protobuf.message import Message
 
 from strata.api.strata.v1 import decision_pb2 as pb
 from strata.api.strata.v1 import profile_pb2 as profile_pb
-from strata.decisions import DecideRequest, DecideResult, DecisionRequest
+from strata.decisions import Answer, DecideRequest, DecideResult, DecisionRequest
 from strata.engine.decision import (
     Decision,
     IncentiveDecision,
@@ -41,6 +41,7 @@ SingleRequest = (
     | pb.RecommendInterventionRequest
 )
 DecisionMessage = pb.LifecycleDecision | pb.SegmentDecision | pb.IncentiveDecision | pb.InterventionDecision
+DM = TypeVar("DM", bound=DecisionMessage)
 _EXACT_FLOAT = 2**53
 
 # JSON ----------------------------------------------------------------------
@@ -266,9 +267,18 @@ def decision_to_proto(decision: Decision) -> DecisionMessage:
     raise TypeError(f"no wire message for {type(decision).__name__}")
 
 
-def wrap_decision(decision: Decision) -> pb.Decision:
-    """A decision in the ``Decision`` oneof, under its kind."""
-    message = decision_to_proto(decision)
+def versioned(message: DM, answer: Answer[Any]) -> DM:
+    """``message`` stamped with the ruleset version that answered and why (absent for rule files)."""
+    if answer.version is not None:
+        message.version = answer.version
+    if answer.version_reason is not None:
+        message.version_reason = answer.version_reason
+    return message
+
+
+def wrap_decision(answer: Answer[Decision]) -> pb.Decision:
+    """An answer in the ``Decision`` oneof, under its kind."""
+    message = versioned(decision_to_proto(answer.decision), answer)
     if isinstance(message, pb.LifecycleDecision):
         return pb.Decision(lifecycle=message)
     if isinstance(message, pb.SegmentDecision):
@@ -280,7 +290,7 @@ def wrap_decision(decision: Decision) -> pb.Decision:
 
 def decide_response(result: DecideResult) -> pb.DecideResponse:
     return pb.DecideResponse(
-        user_id=result.user_id, decisions=[wrap_decision(decision) for decision in result.decisions]
+        user_id=result.user_id, decisions=[wrap_decision(answer) for answer in result.decisions]
     )
 
 

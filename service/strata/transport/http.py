@@ -108,7 +108,7 @@ def create_app(
 
     @app.get("/readyz")
     def readyz() -> Response:
-        is_ready = ready() if ready is not None else bool(service.rules.compiled)
+        is_ready = ready() if ready is not None else bool(service.rulesets.current().rulesets)
         if not is_ready:
             return error_response(Unavailable("not ready to serve decisions"))
         return json_response({"status": "ready"})

@@ -113,24 +113,24 @@ class Operations:
     def classify_lifecycle(
         self, request: pb.ClassifyLifecycleRequest, deadline: float | None
     ) -> pb.LifecycleDecision:
-        decision = self.decisions.classify_lifecycle(convert.decision_request(request), deadline)
-        return convert.lifecycle_to_proto(decision)
+        answer = self.decisions.classify_lifecycle(convert.decision_request(request), deadline)
+        return convert.versioned(convert.lifecycle_to_proto(answer.decision), answer)
 
     def assign_segment(self, request: pb.AssignSegmentRequest, deadline: float | None) -> pb.SegmentDecision:
-        decision = self.decisions.assign_segment(convert.decision_request(request), deadline)
-        return convert.segment_to_proto(decision)
+        answer = self.decisions.assign_segment(convert.decision_request(request), deadline)
+        return convert.versioned(convert.segment_to_proto(answer.decision), answer)
 
     def evaluate_incentive(
         self, request: pb.EvaluateIncentiveRequest, deadline: float | None
     ) -> pb.IncentiveDecision:
-        decision = self.decisions.evaluate_incentive(convert.decision_request(request), deadline)
-        return convert.incentive_to_proto(decision)
+        answer = self.decisions.evaluate_incentive(convert.decision_request(request), deadline)
+        return convert.versioned(convert.incentive_to_proto(answer.decision), answer)
 
     def recommend_intervention(
         self, request: pb.RecommendInterventionRequest, deadline: float | None
     ) -> pb.InterventionDecision:
-        decision = self.decisions.recommend_intervention(convert.decision_request(request), deadline)
-        return convert.intervention_to_proto(decision)
+        answer = self.decisions.recommend_intervention(convert.decision_request(request), deadline)
+        return convert.versioned(convert.intervention_to_proto(answer.decision), answer)
 
     def decide(self, request: pb.DecideRequest, deadline: float | None) -> pb.DecideResponse:
         return convert.decide_response(self.decisions.decide(convert.decide_request(request), deadline))

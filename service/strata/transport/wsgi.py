@@ -22,8 +22,9 @@ _app: Flask | None = None
 
 
 def create_wsgi_app(settings: Settings | None = None) -> Flask:
-    """The REST app over the rules and database that ``settings`` name."""
+    """The REST app over the database that ``settings`` name, hot-reloading activations."""
     services = build_services(settings or Settings.from_env())
+    services.watcher.start()
     return create_app(services.decisions, services.profiles, ready=services.ready)
 
 

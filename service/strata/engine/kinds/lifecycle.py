@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from strata.engine.decision import LifecycleDecision
+from strata.engine.decision import LifecycleDecision, RuleHit
 from strata.engine.expressions import compile_condition
 from strata.engine.facts import Facts
 from strata.engine.ruleset import Choice, CompiledRuleset, Compiler, first_match_or_default
@@ -22,11 +22,13 @@ class LifecycleRuleset(CompiledRuleset[LifecycleSpec]):
             when = compiler.expression(rule.when, f"stages.{index}.when", rule.id, compile_condition)
             if when:
                 self.stages.append(Choice(rule.id, when, rule.result, rule.reason))
+        self.default_hit = RuleHit("default", spec.default.reason)
 
     def decide(self, facts: Facts, event: Mapping[str, Any] | None = None) -> LifecycleDecision:
-        default = self.spec.default
-        stage, why = first_match_or_default(self.name, self.stages, facts, default.stage, default.reason)
-        return LifecycleDecision(**self.stamp(), explanation=(why,), stage=stage)
+        stage, why = first_match_or_default(
+            self.name, self.stages, facts, self.spec.default.stage, self.default_hit
+        )
+        return LifecycleDecision(ruleset=self.name, checksum=self.checksum, explanation=(why,), stage=stage)
 
     def outcomes(self) -> list[str]:
         """Every stage this ruleset can answer, in order."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import bisect
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -18,18 +18,23 @@ from strata.engine.ruleset import (
     all_matches,
     evaluate,
     first_match_or_default,
-    hit,
+    read_facts,
 )
 from strata.engine.spec import ScoreSpec, SegmentSpec
 
 
-def score(spec: ScoreSpec, value: Decimal | float | None) -> int:
-    """The 1..5 score of a value under four ascending thresholds."""
+def score(spec: ScoreSpec, value: Decimal | float | None, thresholds: Sequence[Decimal | float] = ()) -> int:
+    """The 1..5 score of a value under four ascending thresholds.
+
+    ``thresholds``: the spec's, as Decimals (exact, and a Decimal compares with a
+    Decimal much faster than with a float, which it converts every time).
+    """
     if value is None:
         return spec.missing
+    thresholds = thresholds or spec.thresholds
     if spec.better == "higher":
-        return 1 + bisect.bisect_right(spec.thresholds, value)  # thresholds the value reaches
-    return 1 + len(spec.thresholds) - bisect.bisect_left(spec.thresholds, value)  # those it is within
+        return 1 + bisect.bisect_right(thresholds, value)  # thresholds the value reaches
+    return 1 + len(thresholds) - bisect.bisect_left(thresholds, value)  # those it is within
 
 
 def scores_type(names: list[str]) -> Any:
@@ -42,12 +47,15 @@ class SegmentRuleset(CompiledRuleset[SegmentSpec]):
     def __init__(self, spec: SegmentSpec, checksum: str, compiler: Compiler) -> None:
         super().__init__(spec, checksum, compiler)
         self.scores: dict[str, tuple[ScoreSpec, Expression]] = {}
+        self._thresholds: dict[str, list[Decimal]] = {}
+        self._score_rules = {name: f"score.{name}" for name in spec.scores}
         for name, score_spec in spec.scores.items():
             value = compiler.expression(
                 score_spec.value, f"scores.{name}.value", f"score.{name}", compile_optional_number
             )
             if value:
                 self.scores[name] = (score_spec, value)
+                self._thresholds[name] = [Decimal(threshold) for threshold in score_spec.thresholds]
         compiler.types["scores"] = scores_type(list(spec.scores))
         self.segments = [
             Choice(rule.id, when, rule.result, rule.reason)
@@ -59,27 +67,32 @@ class SegmentRuleset(CompiledRuleset[SegmentSpec]):
             for index, rule in enumerate(spec.tags)
             if (when := compiler.expression(rule.when, f"tags.{index}.when", rule.id, compile_condition))
         ]
+        self.default_hit = RuleHit("default", spec.default.reason)
+        self._reads_scores = any("scores" in c.when.reads for c in (*self.segments, *self.tags))
 
     def compute_scores(self, facts: Facts) -> tuple[dict[str, int], list[RuleHit]]:
         scores: dict[str, int] = {}
         hits = []
         for name, (spec, value_expr) in self.scores.items():
-            rule = f"score.{name}"
-            scores[name] = score(spec, evaluate(value_expr, facts, self.name, rule, "value"))
+            rule = self._score_rules[name]
+            scores[name] = score(
+                spec, evaluate(value_expr, facts, self.name, rule, "value"), self._thresholds[name]
+            )
             reason = spec.reason or f"{name} scored {scores[name]} by thresholds {spec.thresholds}"
-            hits.append(hit(rule, reason, facts, value_expr))
+            hits.append(RuleHit(rule, reason, read_facts(facts, value_expr)))
         return scores, hits
 
     def decide(self, facts: Facts, event: Mapping[str, Any] | None = None) -> SegmentDecision:
         scores, hits = self.compute_scores(facts)
-        facts = facts.with_extra(scores=scores)
-        default = self.spec.default
+        if self._reads_scores:
+            facts = facts.with_extra(scores=scores)
         segment, why = first_match_or_default(
-            self.name, self.segments, facts, default.segment, default.reason
+            self.name, self.segments, facts, self.spec.default.segment, self.default_hit
         )
         tagged = all_matches(self.name, self.tags, facts)
         return SegmentDecision(
-            **self.stamp(),
+            ruleset=self.name,
+            checksum=self.checksum,
             explanation=(*hits, why, *(tag_hit for _, tag_hit in tagged)),
             segment=segment,
             scores=scores,

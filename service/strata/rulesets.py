@@ -1,0 +1,67 @@
+"""The rulesets a request is judged by: an immutable snapshot, read once per request.
+
+The registry replaces the whole snapshot when an activation lands; a request
+that took the old one finishes with it, so a reload never changes the rules
+halfway through a request and never fails one (OPA reads its store the same
+way). Rule files loaded from disk make a snapshot that never changes, which
+is what tests and the CLI use.
+
+Pure Python: no database, no transport.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Protocol
+
+from strata.engine import CompiledRuleset, ProfileSchema
+from strata.rulefiles.loader import RuleSet
+
+#: Why a version answered: it is the ruleset's active version.
+ACTIVE = "active"
+
+
+@dataclass(frozen=True)
+class Served:
+    """A compiled ruleset, and which version of it this is and why it answers.
+
+    ``version`` and ``reason`` are None for rulesets loaded from files,
+    which have no version.
+    """
+
+    compiled: CompiledRuleset[Any]
+    version: int | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Rulesets by name, with the profile schema they were compiled against."""
+
+    schema: ProfileSchema
+    rulesets: Mapping[str, Served]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rulesets", MappingProxyType(dict(self.rulesets)))
+
+    @classmethod
+    def of_files(cls, rules: RuleSet) -> Snapshot:
+        return cls(rules.schema, {name: Served(compiled) for name, compiled in rules.compiled.items()})
+
+
+class RulesetSource(Protocol):
+    """Where the decision service gets its rulesets: the registry's active versions, or files."""
+
+    def current(self) -> Snapshot: ...
+
+
+class FixedRulesets:
+    """A source that always returns the same snapshot."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self._snapshot = snapshot
+
+    def current(self) -> Snapshot:
+        return self._snapshot
