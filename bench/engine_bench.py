@@ -734,7 +734,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", help="bench only this ruleset (repeatable)")
     parser.add_argument("--cprofile", metavar="RULESET", help="profile the engine on one ruleset and exit")
     args = parser.parse_args(argv)
-    console = Console(width=None if sys.stdout.isatty() else 100)
+    console = Console(width=None if sys.stdout.isatty() else 150)
     started = time.perf_counter()
 
     ruleset_set, names = load_paths([RULES])
@@ -767,9 +767,9 @@ def main(argv: list[str] | None = None) -> int:
     table = Table(title=f"Cost per decision: {args.profiles} profiles, median of {args.repeats} passes")
     for column in ("ruleset", "kind"):
         table.add_column(column)
-    for column in ("compiled µs", "interpreted µs", "zen µs", "floor µs"):
+    for column in ("compiled µs", "rule-engine µs", "zen µs", "floor µs"):
         table.add_column(column, justify="right")
-    for column in ("compiled / floor", "interpreted / compiled", "zen / compiled"):
+    for column in ("compiled/floor", "rule-engine/compiled", "zen/compiled"):
         table.add_column(column, justify="right")
     spreads: list[str] = []
     for name in selected:

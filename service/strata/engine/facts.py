@@ -56,40 +56,55 @@ class Clock(NamedTuple):
         return dt.datetime.combine(day, dt.time(), tzinfo=self.zone)
 
 
-def active_days(profile: Mapping[str, Any], clock: Clock) -> frozenset[dt.date]:
-    """Every local day the user was active, up to and including today."""
-    days = set(profile.get("activity_dates") or ())
-    if profile.get("first_active_date"):
-        days.add(profile["first_active_date"])
-    if profile.get("last_active_at"):
-        days.add(clock.local_date(profile["last_active_at"]))
-    today = clock.today
-    return frozenset(day for day in days if day <= today)
+Memo = dict[str, Any]
+"""Per request, shared by every derived fact: what several of them need is worked out once
+(under names starting with ``_``, which no rule can read)."""
 
 
-def _days_since(profile: Mapping[str, Any], clock: Clock, field: str) -> int | None:
+def _today(clock: Clock, memo: Memo) -> dt.date:
+    if "_today" not in memo:
+        memo["_today"] = clock.today
+    today: dt.date = memo["_today"]
+    return today
+
+
+def active_days(profile: Mapping[str, Any], clock: Clock, memo: Memo) -> list[dt.date]:
+    """Every local day the user was active, up to and including today, in order."""
+    if "_active_days" not in memo:
+        days = set(profile.get("activity_dates") or ())
+        if profile.get("first_active_date"):
+            days.add(profile["first_active_date"])
+        if profile.get("last_active_at"):
+            days.add(clock.local_date(profile["last_active_at"]))
+        today = _today(clock, memo)
+        memo["_active_days"] = sorted(day for day in days if day <= today)
+    found: list[dt.date] = memo["_active_days"]
+    return found
+
+
+def _days_since(profile: Mapping[str, Any], clock: Clock, memo: Memo, field: str) -> int | None:
     instant = profile.get(field)
     if instant is None:
         return None
-    return (clock.today - clock.local_date(instant)).days
+    return (_today(clock, memo) - clock.local_date(instant)).days
 
 
-def _days_since_last_active(profile: Mapping[str, Any], clock: Clock) -> int | None:
-    days = active_days(profile, clock)
-    return (clock.today - max(days)).days if days else None
+def _days_since_last_active(profile: Mapping[str, Any], clock: Clock, memo: Memo) -> int | None:
+    days = active_days(profile, clock, memo)
+    return (_today(clock, memo) - days[-1]).days if days else None
 
 
-def _first_active(profile: Mapping[str, Any], clock: Clock) -> dt.date | None:
-    days = active_days(profile, clock)
-    return min(days) if days else None
+def _first_active(profile: Mapping[str, Any], clock: Clock, memo: Memo) -> dt.date | None:
+    days = active_days(profile, clock, memo)
+    return days[0] if days else None
 
 
-def _active_between(first: int, last: int | None) -> Callable[[Mapping[str, Any], Clock], bool]:
+def _active_between(first: int, last: int | None) -> Callable[[Mapping[str, Any], Clock, Memo], bool]:
     """Active on some day from ``first`` to ``last`` days ago (None: no limit)."""
 
-    def active(profile: Mapping[str, Any], clock: Clock) -> bool:
-        today = clock.today
-        for day in active_days(profile, clock):
+    def active(profile: Mapping[str, Any], clock: Clock, memo: Memo) -> bool:
+        today = _today(clock, memo)
+        for day in active_days(profile, clock, memo):
             ago = (today - day).days
             if ago >= first and (last is None or ago <= last):
                 return True
@@ -98,18 +113,18 @@ def _active_between(first: int, last: int | None) -> Callable[[Mapping[str, Any]
     return active
 
 
-def _count_active_days(window: int) -> Callable[[Mapping[str, Any], Clock], int]:
-    def count(profile: Mapping[str, Any], clock: Clock) -> int:
-        today = clock.today
-        return sum(1 for day in active_days(profile, clock) if (today - day).days < window)
+def _count_active_days(window: int) -> Callable[[Mapping[str, Any], Clock, Memo], int]:
+    def count(profile: Mapping[str, Any], clock: Clock, memo: Memo) -> int:
+        today = _today(clock, memo)
+        return sum(1 for day in active_days(profile, clock, memo) if (today - day).days < window)
 
     return count
 
 
-def _recent_gap_days(profile: Mapping[str, Any], clock: Clock) -> int | None:
+def _recent_gap_days(profile: Mapping[str, Any], clock: Clock, memo: Memo) -> int | None:
     """The longest absence (days between two active days) that ended in the past 7 days."""
-    days = sorted(active_days(profile, clock))
-    today = clock.today
+    days = active_days(profile, clock, memo)
+    today = _today(clock, memo)
     gaps = [(later - earlier).days for earlier, later in itertools.pairwise(days) if (today - later).days < 7]
     return max(gaps) if gaps else None
 
@@ -119,7 +134,7 @@ class DerivedFact:
     name: str
     type: Any
     doc: str
-    compute: Callable[[Mapping[str, Any], Clock], Any]
+    compute: Callable[[Mapping[str, Any], Clock, Memo], Any]
 
 
 DERIVED_FACTS: dict[str, DerivedFact] = {
@@ -129,7 +144,7 @@ DERIVED_FACTS: dict[str, DerivedFact] = {
             "days_since_registered",
             _NULLABLE_NUMBER,
             "local calendar days from registered_at to today; null if not registered",
-            lambda p, c: _days_since(p, c, "registered_at"),
+            lambda p, c, m: _days_since(p, c, m, "registered_at"),
         ),
         DerivedFact(
             "days_since_last_active",
@@ -141,13 +156,13 @@ DERIVED_FACTS: dict[str, DerivedFact] = {
             "days_since_last_order",
             _NULLABLE_NUMBER,
             "local calendar days since last_order_at; null if never ordered",
-            lambda p, c: _days_since(p, c, "last_order_at"),
+            lambda p, c, m: _days_since(p, c, m, "last_order_at"),
         ),
         DerivedFact(
             "is_first_day",
             DataType.BOOLEAN,
             "today is the user's first active day ever",
-            lambda p, c: _first_active(p, c) == c.today,
+            lambda p, c, m: _first_active(p, c, m) == _today(c, m),
         ),
         DerivedFact(
             "active_today",
@@ -196,7 +211,7 @@ DERIVED_FACTS: dict[str, DerivedFact] = {
             "local_hour",
             DataType.FLOAT,
             "hour of day (0-23) of as_of in the profile's time zone",
-            lambda p, c: c.as_of.astimezone(c.zone).hour,
+            lambda p, c, m: c.as_of.astimezone(c.zone).hour,
         ),
     ]
 }
@@ -234,7 +249,7 @@ class _Known(dict[str, Any]):
         if name in cache:
             value = cache[name]
         elif name in DERIVED_FACTS:
-            value = cache[name] = DERIVED_FACTS[name].compute(self.profile, self.clock)
+            value = cache[name] = DERIVED_FACTS[name].compute(self.profile, self.clock, cache)
         elif name in self.profile:
             value = cache[name] = to_rule_value(self.profile[name], self.clock)
         else:
