@@ -21,6 +21,7 @@ from strata.commands.db import db
 from strata.commands.population import population
 from strata.commands.profiles import profiles
 from strata.commands.serve import serve_command
+from strata.commands.tokens import tokens
 from strata.engine.decision import Decision
 from strata.engine.schema import parse_datetime
 from strata.errors import StrataError
@@ -141,3 +142,4 @@ main.add_command(serve_command)
 main.add_command(db)
 main.add_command(profiles)
 main.add_command(population)
+main.add_command(tokens)

@@ -31,14 +31,35 @@ def _port(environ: Mapping[str, str], name: str, default: int) -> int:
     return port
 
 
+_FLAGS = {
+    "1": True,
+    "true": True,
+    "yes": True,
+    "on": True,
+    "0": False,
+    "false": False,
+    "no": False,
+    "off": False,
+}
+
+
+def _flag(environ: Mapping[str, str], name: str) -> bool:
+    text = environ.get(name) or "0"
+    if text.lower() not in _FLAGS:
+        raise ValueError(f"{name}={text!r}: expected 1 or 0 (true/false, yes/no, on/off)")
+    return _FLAGS[text.lower()]
+
+
 @dataclass(frozen=True)
 class Settings:
-    """Where the database and the rule files are, and which ports to serve on."""
+    """Where the database and the rule files are, which ports to serve on, who may call."""
 
     database_url: str = DEFAULT_DATABASE_URL
     rules_dir: Path = DEFAULT_RULES_DIR
     grpc_port: int = 50051
     http_port: int = 8080
+    #: Decisions and reads need a reader (or publisher) token; registry changes always need a publisher's.
+    require_tokens: bool = False
 
     @property
     def profile_schema_path(self) -> Path:
@@ -50,8 +71,9 @@ class Settings:
         """Settings from ``STRATA_*`` variables; unset or empty ones keep their defaults.
 
         Variables: ``STRATA_DATABASE_URL``, ``STRATA_RULES_DIR``,
-        ``STRATA_GRPC_PORT``, ``STRATA_HTTP_PORT``. A malformed value raises
-        ``ValueError`` naming the variable, so a bad deployment fails at once.
+        ``STRATA_GRPC_PORT``, ``STRATA_HTTP_PORT``, ``STRATA_REQUIRE_TOKENS``.
+        A malformed value raises ``ValueError`` naming the variable, so a bad
+        deployment fails at once.
         """
         env = os.environ if environ is None else environ
         rules_dir = env.get("STRATA_RULES_DIR")
@@ -60,4 +82,5 @@ class Settings:
             rules_dir=Path(rules_dir) if rules_dir else DEFAULT_RULES_DIR,
             grpc_port=_port(env, "STRATA_GRPC_PORT", 50051),
             http_port=_port(env, "STRATA_HTTP_PORT", 8080),
+            require_tokens=_flag(env, "STRATA_REQUIRE_TOKENS"),
         )

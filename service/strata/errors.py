@@ -94,6 +94,18 @@ class Conflict(StrataError):
     code = "aborted"
 
 
+class Unauthenticated(StrataError):
+    """No credentials, or ones that are not valid (unknown, revoked, malformed)."""
+
+    code = "unauthenticated"
+
+
+class PermissionDenied(StrataError):
+    """Valid credentials whose role does not allow the call (a reader token publishing)."""
+
+    code = "permission_denied"
+
+
 class EvaluationError(StrataError):
     """A rule raised while being evaluated against a well-typed profile."""
 
@@ -127,6 +139,8 @@ ALL_ERRORS: tuple[type[StrataError], ...] = (
     NotFound,
     FailedPrecondition,
     Conflict,
+    Unauthenticated,
+    PermissionDenied,
     EvaluationError,
     DeadlineExceeded,
     ResourceExhausted,

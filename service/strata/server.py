@@ -18,10 +18,9 @@ from types import FrameType
 from grpc_health.v1 import health
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from strata.decisions import DecisionService
-from strata.profiles import ProfileService
 from strata.transport import grpc_server
 from strata.transport.http import create_app
+from strata.transport.operations import Operations
 
 
 @dataclass(frozen=True)
@@ -38,8 +37,7 @@ def grpc_address(host: str, port: int) -> str:
 
 
 def serve(
-    decisions: DecisionService,
-    profiles: ProfileService | None = None,
+    operations: Operations,
     *,
     host: str = "127.0.0.1",
     grpc_port: int = 50051,
@@ -59,15 +57,14 @@ def serve(
     stop = stop or threading.Event()
     health_servicer = health.HealthServicer()
     server, bound_grpc = grpc_server.create_server(
-        decisions,
+        operations,
         grpc_address(host, grpc_port),
-        profiles=profiles,
         health_servicer=health_servicer,
         max_workers=grpc_workers,
     )
     http: BaseWSGIServer | None = None
     if http_port is not None:
-        http = make_server(host, http_port, create_app(decisions, profiles, ready=ready), threaded=True)
+        http = make_server(host, http_port, create_app(operations, ready=ready), threaded=True)
         # Non-daemon request threads are joined by server_close(): that is the HTTP drain.
         http.daemon_threads = False  # type: ignore[attr-defined]
         http.block_on_close = True  # type: ignore[attr-defined]

@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 
+from strata.access.store import TokenStore
+from strata.access.tokens import Access, Tokens
 from strata.config import Settings
 from strata.decisions import DecisionService
 from strata.errors import Unavailable
@@ -27,6 +29,7 @@ from strata.registry.watcher import Watcher
 from strata.rulefiles.loader import load_schema
 from strata.store import ProfileStore as SqlProfileStore
 from strata.store import make_engine, migrate, require_migrated
+from strata.transport.operations import Operations
 
 T = TypeVar("T")
 
@@ -59,14 +62,19 @@ class GuardedStore:
 
 @dataclass(frozen=True)
 class Services:
-    """What a server process serves: the use cases, the registry's watcher and a readiness probe."""
+    """What a server process serves: the use cases, who may call them, the registry's watcher."""
 
     decisions: DecisionService
     profiles: ProfileService
     registry: Registry
+    access: Access
     store: ProfileStore
     engine: Engine
     watcher: Watcher
+
+    def operations(self) -> Operations:
+        """The RPCs both transports serve, over these use cases."""
+        return Operations(self.decisions, self.profiles, access=self.access)
 
     def ready(self) -> bool:
         """Rulesets are loaded and the database answers."""
@@ -103,6 +111,7 @@ def build_services(settings: Settings, *, run_migrations: bool = False) -> Servi
         DecisionService(active, store),
         ProfileService(schema, store),
         registry,
+        Access(Tokens(TokenStore(engine)), require_tokens=settings.require_tokens),
         store,
         engine,
         Watcher(active, engine.url),

@@ -27,7 +27,7 @@ from strata.transport import grpc_server
 from strata.transport.convert import message_to_json
 from strata.transport.errors import ERROR_TABLE, GRPC_ERROR_KEY, code_for_grpc
 from strata.transport.http import create_app
-from strata.transport.operations import ROUTES, Route
+from strata.transport.operations import ROUTES, Operations, Route
 from tests.fakes import PROFILES, DictStore, default_rules
 
 ROUTE_BY_RPC = {route.rpc: route for route in ROUTES}
@@ -65,8 +65,16 @@ class Clients:
         assert ERROR_TABLE[body["code"]].http == response.status_code or response.status_code == 405
         return Outcome(False, body, response.status_code)
 
-    def rest(self, rpc: str, request: dict[str, Any], headers: dict[str, str] | None = None) -> Outcome:
+    def rest(
+        self,
+        rpc: str,
+        request: dict[str, Any],
+        headers: dict[str, str] | None = None,
+        token: str | None = None,
+    ) -> Outcome:
         route = ROUTE_BY_RPC[rpc]
+        if token:
+            headers = {**(headers or {}), "Authorization": f"Bearer {token}"}
         path, body = route.path, dict(request)
         for name in route.path_params:
             path = path.replace("{" + name + "}", str(body.pop(name)))
@@ -77,14 +85,17 @@ class Clients:
 
     # gRPC ------------------------------------------------------------------
 
-    def grpc_raw(self, route: Route, payload: bytes, timeout: float | None = None) -> Outcome:
+    def grpc_raw(
+        self, route: Route, payload: bytes, timeout: float | None = None, token: str | None = None
+    ) -> Outcome:
         call = self.channel.unary_unary(
             f"/{route.service}/{route.rpc}",
             request_serializer=lambda data: data,
             response_deserializer=route.response.FromString,
         )
+        metadata = (("authorization", f"Bearer {token}"),) if token else None
         try:
-            response = call(payload, timeout=timeout)
+            response = call(payload, timeout=timeout, metadata=metadata)
         except grpc.RpcError as error:
             failed = cast(grpc.Call, error)  # a failed unary call's error is also its Call
             status = failed.code()
@@ -97,13 +108,15 @@ class Clients:
             return Outcome(False, body, status)
         return Outcome(True, message_to_json(response), grpc.StatusCode.OK)
 
-    def grpc(self, rpc: str, request: dict[str, Any], timeout: float | None = None) -> Outcome:
+    def grpc(
+        self, rpc: str, request: dict[str, Any], timeout: float | None = None, token: str | None = None
+    ) -> Outcome:
         route = ROUTE_BY_RPC[rpc]
         message = json_format.ParseDict(request, route.request())
-        return self.grpc_raw(route, message.SerializeToString(), timeout)
+        return self.grpc_raw(route, message.SerializeToString(), timeout, token)
 
-    def both(self, rpc: str, request: dict[str, Any]) -> tuple[Outcome, Outcome]:
-        return self.rest(rpc, request), self.grpc(rpc, request)
+    def both(self, rpc: str, request: dict[str, Any], token: str | None = None) -> tuple[Outcome, Outcome]:
+        return self.rest(rpc, request, token=token), self.grpc(rpc, request, token=token)
 
 
 @dataclass
@@ -121,9 +134,10 @@ def servers() -> Iterator[Servers]:
     rules = default_rules()
     decisions = DecisionService.from_files(rules, store)
     profiles = ProfileService(rules.schema, store)
-    server, grpc_port = grpc_server.create_server(decisions, "127.0.0.1:0", profiles=profiles, max_workers=8)
+    operations = Operations(decisions, profiles)
+    server, grpc_port = grpc_server.create_server(operations, "127.0.0.1:0", max_workers=8)
     server.start()
-    http = make_server("127.0.0.1", 0, create_app(decisions, profiles), threaded=True)
+    http = make_server("127.0.0.1", 0, create_app(operations), threaded=True)
     thread = threading.Thread(target=http.serve_forever, daemon=True)
     thread.start()
     channel = grpc.insecure_channel(f"127.0.0.1:{grpc_port}")

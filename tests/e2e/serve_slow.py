@@ -14,6 +14,7 @@ import orjson
 from strata.decisions import DecisionService
 from strata.profiles import ProfileService
 from strata.server import Bound, serve
+from strata.transport.operations import Operations
 from tests.fakes import PROFILES, DictStore, default_rules
 
 
@@ -26,8 +27,7 @@ def main() -> None:
         print(orjson.dumps({"grpc": bound.grpc_port, "http": bound.http_port}).decode(), flush=True)
 
     serve(
-        DecisionService.from_files(rules, store),
-        ProfileService(rules.schema, store),
+        Operations(DecisionService.from_files(rules, store), ProfileService(rules.schema, store)),
         grpc_port=0,
         http_port=0,
         grace=10.0,

@@ -24,21 +24,31 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import grpc
 import pytest
 from sqlalchemy import URL, create_engine, make_url, text
 from sqlalchemy.pool import NullPool
+from werkzeug.serving import make_server
 
+from strata.access.store import TokenStore
+from strata.access.tokens import Tokens
+from strata.config import Settings
 from strata.engine.schema import ProfileSchema
 from strata.registry.service import Registry
 from strata.registry.store import RegistryStore
 from strata.rulefiles.loader import load_schema
 from strata.store import ProfileStore, make_engine, migrate
+from strata.transport import grpc_server
+from strata.transport.http import create_app
+from strata.wiring import Services, build_services
 from tests.conftest import RULES_DIR
+from tests.e2e.conftest import Clients
 
 BACKENDS = ["sqlite", "postgres"]
 
@@ -193,3 +203,42 @@ def registry(database_url: str, schema: ProfileSchema) -> Iterator[Registry]:
         yield Registry(RegistryStore(engine), schema)
     finally:
         engine.dispose()
+
+
+@dataclass
+class LiveServers:
+    """Both transports of one seeded service, in this process, and tokens to call them with."""
+
+    services: Services
+    clients: Clients
+    grpc_port: int
+    http_port: int
+
+    def token(self, role: str, name: str | None = None) -> str:
+        return Tokens(TokenStore(self.services.engine)).create(name or f"test-{role}", role)
+
+
+@pytest.fixture
+def live(database_url: str) -> Iterator[LiveServers]:
+    """gRPC and REST over a registry seeded from rules/ on ``database_url``; tokens required.
+
+    The watcher runs, as in ``strata serve``, so activations reach the decisions.
+    """
+    settings = Settings(database_url=database_url, rules_dir=RULES_DIR, require_tokens=True)
+    services = build_services(settings, run_migrations=True)
+    operations = services.operations()
+    server, grpc_port = grpc_server.create_server(operations, "127.0.0.1:0", max_workers=4)
+    server.start()
+    http = make_server("127.0.0.1", 0, create_app(operations), threaded=True)
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    services.watcher.start()
+    channel = grpc.insecure_channel(f"127.0.0.1:{grpc_port}")
+    try:
+        clients = Clients(f"http://127.0.0.1:{http.server_port}", channel)
+        yield LiveServers(services, clients, grpc_port, http.server_port)
+    finally:
+        services.watcher.stop()
+        channel.close()
+        http.shutdown()
+        server.stop(None)
+        services.engine.dispose()

@@ -24,12 +24,23 @@ def test_variables_override_and_empty_ones_do_not() -> None:
             "STRATA_RULES_DIR": "/srv/rules",
             "STRATA_GRPC_PORT": "6000",
             "STRATA_HTTP_PORT": "",
+            "STRATA_REQUIRE_TOKENS": "1",
         }
     )
-    assert settings == Settings("postgresql://db/strata", Path("/srv/rules"), 6000, 8080)
+    assert settings == Settings("postgresql://db/strata", Path("/srv/rules"), 6000, 8080, require_tokens=True)
 
 
 @pytest.mark.parametrize("value", ["http", "0", "70000"])
 def test_a_bad_port_names_the_variable(value: str) -> None:
     with pytest.raises(ValueError, match="STRATA_HTTP_PORT"):
         Settings.from_env({"STRATA_HTTP_PORT": value})
+
+
+@pytest.mark.parametrize(("value", "required"), [("", False), ("0", False), ("true", True), ("YES", True)])
+def test_require_tokens_is_a_flag(value: str, required: bool) -> None:
+    assert Settings.from_env({"STRATA_REQUIRE_TOKENS": value}).require_tokens is required
+
+
+def test_a_bad_flag_names_the_variable() -> None:
+    with pytest.raises(ValueError, match="STRATA_REQUIRE_TOKENS='maybe'"):
+        Settings.from_env({"STRATA_REQUIRE_TOKENS": "maybe"})

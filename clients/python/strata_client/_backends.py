@@ -34,17 +34,17 @@ class Backend(Protocol):
 class RestBackend:
     """JSON over HTTP: bodies are the protobuf JSON mapping of the same messages."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, token: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.session = requests.Session()
+        self.session.headers["Content-Type"] = "application/json"
+        if token:
+            self.session.headers["Authorization"] = f"Bearer {token}"
 
     def call(self, method: str, request: Message, response: M, timeout: float) -> M:
         body = json_format.MessageToJson(request, preserving_proto_field_name=True)
         try:
-            reply = self.session.post(
-                self.base_url + ROUTES[method], data=body, timeout=timeout,
-                headers={"Content-Type": "application/json"},
-            )  # fmt: skip
+            reply = self.session.post(self.base_url + ROUTES[method], data=body, timeout=timeout)
         except requests.Timeout as exc:
             raise StrataError("deadline_exceeded", str(exc)) from None
         except requests.ConnectionError as exc:
@@ -69,8 +69,9 @@ def _rest_error(reply: requests.Response) -> StrataError:
 class GrpcBackend:
     """gRPC with the generated stubs; status codes become the same stable codes as REST."""
 
-    def __init__(self, target: str) -> None:
+    def __init__(self, target: str, token: str | None = None) -> None:
         self.channel = grpc.insecure_channel(target)
+        self.metadata = (("authorization", f"Bearer {token}"),) if token else ()
 
     def call(self, method: str, request: Message, response: M, timeout: float) -> M:
         rpc = self.channel.unary_unary(
@@ -79,7 +80,7 @@ class GrpcBackend:
             response_deserializer=type(response).FromString,
         )
         try:
-            result: M = rpc(request, timeout=timeout)
+            result: M = rpc(request, timeout=timeout, metadata=self.metadata)
             return result
         except grpc.RpcError as exc:
             raise _grpc_error(exc) from None

@@ -44,12 +44,14 @@ class StrataClient:
         self.retries = retries
 
     @classmethod
-    def rest(cls, base_url: str, **options: Any) -> StrataClient:
-        return cls(RestBackend(base_url), **options)
+    def rest(cls, base_url: str, *, token: str | None = None, **options: Any) -> StrataClient:
+        """Over REST; ``token`` is sent as ``Authorization: Bearer`` (servers requiring tokens)."""
+        return cls(RestBackend(base_url, token), **options)
 
     @classmethod
-    def grpc(cls, target: str, **options: Any) -> StrataClient:
-        return cls(GrpcBackend(target), **options)
+    def grpc(cls, target: str, *, token: str | None = None, **options: Any) -> StrataClient:
+        """Over gRPC; ``token`` is sent as ``authorization: Bearer`` metadata."""
+        return cls(GrpcBackend(target, token), **options)
 
     def close(self) -> None:
         self._backend.close()

@@ -129,8 +129,7 @@ def serve_command(
     services.watcher.start()
     try:
         serve(
-            services.decisions,
-            services.profiles,
+            services.operations(),
             host=host,
             grpc_port=settings.grpc_port if grpc_port is None else grpc_port,
             http_port=None if gunicorn else port,

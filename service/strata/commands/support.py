@@ -21,6 +21,7 @@ from rich.progress import (
     TextColumn,
     TimeRemainingColumn,
 )
+from sqlalchemy import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from strata.config import Settings
@@ -62,15 +63,23 @@ def settings() -> Settings:
         raise InvalidArgument(str(exc)) from None
 
 
-def open_store(config: Settings) -> ProfileStore:
-    """The profile store of ``config``'s database, checked to be migrated."""
+def open_engine(config: Settings) -> Engine:
+    """An engine on ``config``'s database, checked to be migrated."""
     try:
         engine = make_engine(config.database_url)
-        store = ProfileStore(engine, load_schema(config.profile_schema_path))
-    except ValueError as exc:  # unsupported URL, or a schema the table cannot hold
+    except ValueError as exc:  # an unsupported URL
         raise InvalidArgument(str(exc)) from None
     require_migrated(engine)
-    return store
+    return engine
+
+
+def open_store(config: Settings) -> ProfileStore:
+    """The profile store of ``config``'s database, checked to be migrated."""
+    engine = open_engine(config)
+    try:
+        return ProfileStore(engine, load_schema(config.profile_schema_path))
+    except ValueError as exc:  # a schema the table cannot hold
+        raise InvalidArgument(str(exc)) from None
 
 
 def progress_bar(*counters: ProgressColumn) -> Progress:

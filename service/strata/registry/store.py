@@ -15,28 +15,22 @@ read snapshot that another writer has moved past.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import OperationalError
 
-from strata.errors import Unavailable
 from strata.registry.records import AuditRecord, Head, VersionRecord
 from strata.store.models import ALIASES, AUDIT_LOG, RULESET_HEADS, RULESET_VERSIONS
+from strata.store.sql import connect, utc
 
 #: The Postgres notification channel a change to any head is announced on.
 CHANNEL = "strata_registry"
 
 _V, _H, _A, _L = RULESET_VERSIONS, RULESET_HEADS, ALIASES, AUDIT_LOG
 _LISTED = (_V.c.name, _V.c.version, _V.c.kind, _V.c.checksum, _V.c.author, _V.c.created_at, _V.c.note)
-
-
-def utc(instant: dt.datetime) -> dt.datetime:
-    """An instant read back as aware UTC (SQLite returns the naive UTC that was written)."""
-    return instant.replace(tzinfo=dt.UTC) if instant.tzinfo is None else instant.astimezone(dt.UTC)
 
 
 def _version(row: Sequence[Any], content: str | None = None) -> VersionRecord:
@@ -57,14 +51,8 @@ class RegistryStore:
         self._engine = engine
         self._dialect = engine.dialect.name
 
-    @contextmanager
-    def _connect(self, *, write: bool = False) -> Iterator[Connection]:
-        """A connection (in a transaction that commits when ``write``); a lost database is ``Unavailable``."""
-        try:
-            with self._engine.begin() if write else self._engine.connect() as connection:
-                yield connection
-        except OperationalError as exc:
-            raise Unavailable("the registry database is unavailable") from exc
+    def _connect(self, *, write: bool = False) -> AbstractContextManager[Connection]:
+        return connect(self._engine, write=write, what="the registry database")
 
     # reads -----------------------------------------------------------------------
 

@@ -49,6 +49,8 @@ class Status:
 ERROR_TABLE: dict[str, Status] = {
     "invalid_argument": Status(400, grpc.StatusCode.INVALID_ARGUMENT),
     "failed_precondition": Status(400, grpc.StatusCode.FAILED_PRECONDITION),
+    "unauthenticated": Status(401, grpc.StatusCode.UNAUTHENTICATED),
+    "permission_denied": Status(403, grpc.StatusCode.PERMISSION_DENIED),
     "not_found": Status(404, grpc.StatusCode.NOT_FOUND),
     "aborted": Status(409, grpc.StatusCode.ABORTED),
     "resource_exhausted": Status(413, grpc.StatusCode.RESOURCE_EXHAUSTED),

@@ -1,7 +1,8 @@
 """The gRPC transport: the RPCs of ``operations.ROUTES``, health, reflection.
 
-Thin on purpose: a handler turns the call's remaining time into a deadline,
-calls the shared operation, and on failure sets the status from the one
+Thin on purpose: a handler checks the ``authorization`` metadata (``Bearer
+<token>``), turns the call's remaining time into a deadline, calls the
+shared operation, and on failure sets the status from the one
 error table with the JSON envelope in trailing metadata (``strata-error-bin``)
 so gRPC callers get the same error document as REST callers.
 """
@@ -19,11 +20,10 @@ from google.protobuf.message import DecodeError, Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from strata.decisions import DecisionService, deadline_after
+from strata.decisions import deadline_after
 from strata.errors import InvalidArgument, Problem
-from strata.profiles import ProfileService
 from strata.transport.errors import GRPC_ERROR_KEY, as_strata_error, envelope_bytes, status_of, summary
-from strata.transport.operations import DECISION_SERVICE, PROFILE_SERVICE, ROUTES, Operations, Route
+from strata.transport.operations import DECISION_SERVICE, PROFILE_SERVICE, ROUTES, Context, Operations, Route
 
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 SERVICES = (DECISION_SERVICE, PROFILE_SERVICE)
@@ -51,15 +51,24 @@ def _deserializer(message_type: type[Message]) -> Callable[[bytes], Message | Ma
     return deserialize
 
 
+def _authorization(context: grpc.ServicerContext) -> str | None:
+    """The ``authorization`` metadata value, as REST's header of the same name."""
+    for key, value in context.invocation_metadata() or ():
+        if key == "authorization":
+            return value if isinstance(value, str) else value.decode()
+    return None
+
+
 def _handler(
     operations: Operations, route: Route
 ) -> Callable[[Message | Malformed, grpc.ServicerContext], Message]:
     def handle(request: Message | Malformed, context: grpc.ServicerContext) -> Message:
         remaining: float | None = context.time_remaining()
         try:
+            principal = operations.authorize(route.rpc, _authorization(context))
             if isinstance(request, Malformed):
                 raise request.error
-            return operations.call(route.rpc, request, deadline_after(remaining))
+            return operations.call(route.rpc, request, Context(deadline_after(remaining), principal))
         except Exception as exc:
             error = as_strata_error(exc)
             context.set_trailing_metadata(((GRPC_ERROR_KEY, envelope_bytes(error)),))
@@ -84,10 +93,9 @@ def add_services(server: grpc.Server, operations: Operations) -> None:
 
 
 def create_server(
-    service: DecisionService,
+    operations: Operations,
     address: str = "[::]:0",
     *,
-    profiles: ProfileService | None = None,
     health_servicer: health.HealthServicer | None = None,
     max_workers: int = 16,
     max_message_bytes: int = MAX_MESSAGE_BYTES,
@@ -105,7 +113,7 @@ def create_server(
             ("grpc.max_send_message_length", max_message_bytes),
         ],
     )
-    add_services(server, Operations(service, profiles))
+    add_services(server, operations)
     health_servicer = health_servicer or health.HealthServicer()
     for name in ("", *SERVICES):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)

@@ -3,7 +3,8 @@
 A body is the protobuf JSON mapping of the RPC's request message; path
 parameters fill the named fields; the response is the JSON mapping of the
 response message. The caller's deadline travels in the ``Grpc-Timeout``
-header, as grpc-gateway forwards it. Errors are the ``strata.v1.Error``
+header, as grpc-gateway forwards it; credentials in ``Authorization: Bearer
+<token>``, checked before the body is read. Errors are the ``strata.v1.Error``
 envelope with the status from the one error table, including the framework's
 own failures (unknown route, oversized or malformed body).
 """
@@ -18,13 +19,12 @@ import orjson
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from strata.decisions import DecisionService, deadline_after
+from strata.decisions import deadline_after
 from strata.errors import InvalidArgument, NotFound, Problem, ResourceExhausted, StrataError, Unavailable
-from strata.profiles import ProfileService
 from strata.transport.convert import message_from_json, message_to_json
 from strata.transport.errors import as_strata_error, envelope, status_of
 from strata.transport.openapi import openapi_document
-from strata.transport.operations import ROUTES, Operations, Route
+from strata.transport.operations import ROUTES, Context, Operations, Route
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
 _TIMEOUT = re.compile(r"^(\d{1,8})([HMSmun])$")
@@ -36,7 +36,10 @@ def json_response(data: Any, status: int = 200) -> Response:
 
 
 def error_response(error: StrataError, status: int | None = None) -> Response:
-    return json_response(envelope(error), status or status_of(error).http)
+    response = json_response(envelope(error), status or status_of(error).http)
+    if response.status_code == 401:  # RFC 9110: a 401 names the scheme to authenticate with
+        response.headers["WWW-Authenticate"] = 'Bearer realm="strata"'
+    return response
 
 
 def parse_timeout(header: str | None) -> float | None:
@@ -69,6 +72,7 @@ def _framework_error(exc: HTTPException) -> tuple[StrataError, int]:
 
 def _view(operations: Operations, route: Route) -> Callable[..., Response]:
     def view(**path: str) -> Response:
+        principal = operations.authorize(route.rpc, request.headers.get("Authorization"))
         deadline = deadline_after(parse_timeout(request.headers.get("Grpc-Timeout")))
         message = route.request()
         if route.body == "*":
@@ -77,15 +81,16 @@ def _view(operations: Operations, route: Route) -> Callable[..., Response]:
             message_from_json(request.get_data(cache=False), getattr(message, route.body))
         for name, value in path.items():
             setattr(message, name, value)
-        return json_response(message_to_json(operations.call(route.rpc, message, deadline)))
+        return json_response(
+            message_to_json(operations.call(route.rpc, message, Context(deadline, principal)))
+        )
 
     view.__name__ = route.rpc
     return view
 
 
 def create_app(
-    service: DecisionService,
-    profiles: ProfileService | None = None,
+    operations: Operations,
     *,
     max_body_bytes: int = MAX_BODY_BYTES,
     ready: Callable[[], bool] | None = None,
@@ -93,7 +98,6 @@ def create_app(
     """The REST app. ``ready`` answers /readyz (default: rulesets are loaded)."""
     app = Flask("strata")
     app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
-    operations = Operations(service, profiles)
     document = orjson.dumps(openapi_document(ROUTES))
 
     for route in ROUTES:
@@ -108,7 +112,7 @@ def create_app(
 
     @app.get("/readyz")
     def readyz() -> Response:
-        is_ready = ready() if ready is not None else bool(service.rulesets.current().rulesets)
+        is_ready = ready() if ready is not None else bool(operations.decisions.rulesets.current().rulesets)
         if not is_ready:
             return error_response(Unavailable("not ready to serve decisions"))
         return json_response({"status": "ready"})

@@ -1,9 +1,10 @@
 """One function per RPC, wire message in and wire message out, shared by both transports.
 
 The gRPC servicers and the REST routes are loops over ``ROUTES`` that call
+``Operations.authorize`` with the caller's credentials, then
 ``Operations.call``: parsing the transport's framing is all they do. That is
-what makes "the same request gets the same answer over REST and gRPC" true
-by construction; the e2e tests check it anyway.
+what makes "the same request gets the same answer over REST and gRPC" (and
+the same refusal) true by construction; the e2e tests check it anyway.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from google.protobuf.message import Message
 
+from strata.access.tokens import ANONYMOUS, Access, Principal, Role
 from strata.api.strata.v1 import decision_pb2 as pb
 from strata.api.strata.v1 import profile_pb2 as profile_pb
 from strata.decisions import DecisionService
@@ -31,6 +33,7 @@ class Route:
 
     ``body`` is ``"*"`` (the body is the whole request message), a field name
     (the body is that field; path parameters fill the rest), or None (no body).
+    ``role`` is what the caller's token must grant (see ``Access``).
     """
 
     service: str
@@ -41,6 +44,7 @@ class Route:
     response: type[Message]
     summary: str
     body: str | None = "*"
+    role: Role = Role.READER
 
     @property
     def path_params(self) -> list[str]:
@@ -89,13 +93,29 @@ ROUTES: tuple[Route, ...] = (
 )  # fmt: skip
 
 
-class Operations:
-    """The RPCs over the use cases; ``deadline`` is a ``time.monotonic()`` instant or None."""
+@dataclass(frozen=True)
+class Context:
+    """A call's deadline (a ``time.monotonic()`` instant, or None) and who is calling."""
 
-    def __init__(self, decisions: DecisionService, profiles: ProfileService | None = None) -> None:
+    deadline: float | None = None
+    principal: Principal = ANONYMOUS
+
+
+class Operations:
+    """The RPCs over the use cases, and who may call each."""
+
+    def __init__(
+        self,
+        decisions: DecisionService,
+        profiles: ProfileService | None = None,
+        *,
+        access: Access | None = None,
+    ) -> None:
         self.decisions = decisions
         self.profiles = profiles
-        self._by_rpc: dict[str, Callable[[Any, float | None], Message]] = {
+        self.access = access or Access(None)
+        self._roles = {route.rpc: route.role for route in ROUTES}
+        self._by_rpc: dict[str, Callable[[Any, Context], Message]] = {
             "ClassifyLifecycle": self.classify_lifecycle,
             "AssignSegment": self.assign_segment,
             "EvaluateIncentive": self.evaluate_incentive,
@@ -107,37 +127,43 @@ class Operations:
             "DeleteProfile": self.delete_profile,
         }
 
-    def call(self, rpc: str, request: Message, deadline: float | None) -> Message:
-        return self._by_rpc[rpc](request, deadline)
+    def authorize(self, rpc: str, authorization: str | None) -> Principal:
+        """The caller, if its credentials (an ``Authorization`` value) allow ``rpc``; raises otherwise."""
+        return self.access.authorize(self._roles[rpc], authorization)
+
+    def call(self, rpc: str, request: Message, context: Context) -> Message:
+        return self._by_rpc[rpc](request, context)
 
     def classify_lifecycle(
-        self, request: pb.ClassifyLifecycleRequest, deadline: float | None
+        self, request: pb.ClassifyLifecycleRequest, context: Context
     ) -> pb.LifecycleDecision:
-        answer = self.decisions.classify_lifecycle(convert.decision_request(request), deadline)
+        answer = self.decisions.classify_lifecycle(convert.decision_request(request), context.deadline)
         return convert.versioned(convert.lifecycle_to_proto(answer.decision), answer)
 
-    def assign_segment(self, request: pb.AssignSegmentRequest, deadline: float | None) -> pb.SegmentDecision:
-        answer = self.decisions.assign_segment(convert.decision_request(request), deadline)
+    def assign_segment(self, request: pb.AssignSegmentRequest, context: Context) -> pb.SegmentDecision:
+        answer = self.decisions.assign_segment(convert.decision_request(request), context.deadline)
         return convert.versioned(convert.segment_to_proto(answer.decision), answer)
 
     def evaluate_incentive(
-        self, request: pb.EvaluateIncentiveRequest, deadline: float | None
+        self, request: pb.EvaluateIncentiveRequest, context: Context
     ) -> pb.IncentiveDecision:
-        answer = self.decisions.evaluate_incentive(convert.decision_request(request), deadline)
+        answer = self.decisions.evaluate_incentive(convert.decision_request(request), context.deadline)
         return convert.versioned(convert.incentive_to_proto(answer.decision), answer)
 
     def recommend_intervention(
-        self, request: pb.RecommendInterventionRequest, deadline: float | None
+        self, request: pb.RecommendInterventionRequest, context: Context
     ) -> pb.InterventionDecision:
-        answer = self.decisions.recommend_intervention(convert.decision_request(request), deadline)
+        answer = self.decisions.recommend_intervention(convert.decision_request(request), context.deadline)
         return convert.versioned(convert.intervention_to_proto(answer.decision), answer)
 
-    def decide(self, request: pb.DecideRequest, deadline: float | None) -> pb.DecideResponse:
-        return convert.decide_response(self.decisions.decide(convert.decide_request(request), deadline))
+    def decide(self, request: pb.DecideRequest, context: Context) -> pb.DecideResponse:
+        return convert.decide_response(
+            self.decisions.decide(convert.decide_request(request), context.deadline)
+        )
 
-    def decide_batch(self, request: pb.DecideBatchRequest, deadline: float | None) -> pb.DecideBatchResponse:
+    def decide_batch(self, request: pb.DecideBatchRequest, context: Context) -> pb.DecideBatchResponse:
         requests = [convert.decide_request(item) for item in request.requests]
-        return convert.batch_response(self.decisions.decide_batch(requests, deadline))
+        return convert.batch_response(self.decisions.decide_batch(requests, context.deadline))
 
     def _profiles(self) -> ProfileService:
         if self.profiles is None:
@@ -145,18 +171,16 @@ class Operations:
         return self.profiles
 
     def upsert_profile(
-        self, request: profile_pb.UpsertProfileRequest, deadline: float | None
+        self, request: profile_pb.UpsertProfileRequest, context: Context
     ) -> profile_pb.Profile:
         profile = convert.struct_to_dict(request.profile)
         return convert.profile_to_proto(self._profiles().upsert(request.user_id, profile))
 
-    def get_profile(
-        self, request: profile_pb.GetProfileRequest, deadline: float | None
-    ) -> profile_pb.Profile:
+    def get_profile(self, request: profile_pb.GetProfileRequest, context: Context) -> profile_pb.Profile:
         return convert.profile_to_proto(self._profiles().get(request.user_id))
 
     def delete_profile(
-        self, request: profile_pb.DeleteProfileRequest, deadline: float | None
+        self, request: profile_pb.DeleteProfileRequest, context: Context
     ) -> profile_pb.DeleteProfileResponse:
         self._profiles().delete(request.user_id)
         return profile_pb.DeleteProfileResponse(user_id=request.user_id)

@@ -25,7 +25,7 @@ def create_wsgi_app(settings: Settings | None = None) -> Flask:
     """The REST app over the database that ``settings`` name, hot-reloading activations."""
     services = build_services(settings or Settings.from_env())
     services.watcher.start()
-    return create_app(services.decisions, services.profiles, ready=services.ready)
+    return create_app(services.operations(), ready=services.ready)
 
 
 def __getattr__(name: str) -> Flask:
