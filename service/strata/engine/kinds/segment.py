@@ -83,20 +83,24 @@ class SegmentRuleset(CompiledRuleset[SegmentSpec]):
         return scores, hits
 
     def decide(self, facts: Facts, event: Mapping[str, Any] | None = None) -> SegmentDecision:
-        scores, hits = self.compute_scores(facts)
+        scores, hits = self.compute_scores(facts) if self.scores else ({}, [])
         if self._reads_scores:
             facts = facts.with_extra(scores=scores)
         segment, why = first_match_or_default(
             self.name, self.segments, facts, self.spec.default.segment, self.default_hit
         )
-        tagged = all_matches(self.name, self.tags, facts)
+        hits.append(why)
+        tags: tuple[str, ...] = ()
+        if tagged := all_matches(self.name, self.tags, facts):
+            hits += [tag_hit for _, tag_hit in tagged]
+            tags = tuple(dict.fromkeys([choice.result for choice, _ in tagged]))
         return SegmentDecision(
             ruleset=self.name,
             checksum=self.checksum,
-            explanation=(*hits, why, *(tag_hit for _, tag_hit in tagged)),
+            explanation=tuple(hits),
             segment=segment,
             scores=scores,
-            tags=tuple(dict.fromkeys(choice.result for choice, _ in tagged)),
+            tags=tags,
         )
 
     def outcomes(self) -> list[str]:
