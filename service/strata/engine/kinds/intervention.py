@@ -61,23 +61,35 @@ class InterventionRuleset(CompiledRuleset[InterventionSpec]):
             for index, rule in enumerate(spec.actions)
             if (when := compiler.expression(rule.when, f"actions.{index}.when", rule.id, compile_condition))
         ]
+        # what an action is and how long it rests depend on the file only: built once, shared (immutable)
+        self._sent = {
+            choice.id: (
+                Action(
+                    id=choice.id,
+                    channel=choice.result.channel,
+                    template=choice.result.template,
+                    offer=choice.result.offer,
+                    priority=choice.result.priority,
+                    reason=choice.reason,
+                    cooldown_seconds=duration_seconds(choice.result.cooldown),
+                ),
+                dt.timedelta(seconds=duration_seconds(choice.result.cooldown)),
+            )
+            for choice in self.actions
+        }
 
     def _with_dependencies(self, facts: Facts) -> tuple[Facts, list[RuleHit], str | None, str | None]:
         extra: dict[str, Any] = {}
         hits: list[RuleHit] = []
         stage = segment = None
         if self.lifecycle:
-            decision = self.lifecycle.decide(facts.rebase(self.lifecycle.constants))
-            stage = decision.stage
+            stage, why = self.lifecycle.classify(facts.rebase(self.lifecycle.constants))
             extra["lifecycle"] = {"stage": stage}
-            hits += [
-                RuleHit(f"{self.lifecycle.name}/{h.rule}", h.reason, h.facts) for h in decision.explanation
-            ]
+            hits.append(RuleHit(f"{self.lifecycle.name}/{why.rule}", why.reason, why.facts))
         if self.segment:
-            seg = self.segment.decide(facts.rebase(self.segment.constants))
-            segment = seg.segment
-            extra["segment"] = {"name": seg.segment, "scores": seg.scores, "tags": seg.tags}
-            hits += [RuleHit(f"{self.segment.name}/{h.rule}", h.reason, h.facts) for h in seg.explanation]
+            segment, scores, tags, segment_hits = self.segment.classify(facts.rebase(self.segment.constants))
+            extra["segment"] = {"name": segment, "scores": scores, "tags": tags}
+            hits += [RuleHit(f"{self.segment.name}/{h.rule}", h.reason, h.facts) for h in segment_hits]
         return facts.with_extra(**extra), hits, stage, segment
 
     def decide(self, facts: Facts, event: Mapping[str, Any] | None = None) -> InterventionDecision:
@@ -86,7 +98,7 @@ class InterventionRuleset(CompiledRuleset[InterventionSpec]):
         ready: list[tuple[Choice[ActionRule], RuleHit]] = []
         skipped: list[SkippedAction] = []
         for choice, why in all_matches(self.name, self.actions, facts):
-            cooldown = dt.timedelta(seconds=duration_seconds(choice.result.cooldown))
+            cooldown = self._sent[choice.id][1]
             sent = last_sent.get(choice.id)
             if sent is not None and sent + cooldown > facts.clock.as_of:
                 skipped.append(SkippedAction(choice.id, "cooldown", sent + cooldown))
@@ -98,20 +110,10 @@ class InterventionRuleset(CompiledRuleset[InterventionSpec]):
             SkippedAction(choice.id, "beyond_max_actions") for choice, _ in ready[self.spec.max_actions :]
         ]
         return InterventionDecision(
-            **self.stamp(),
+            ruleset=self.name,
+            checksum=self.checksum,
             explanation=(*context_hits, *(why for _, why in chosen)),
-            actions=tuple(
-                Action(
-                    id=choice.id,
-                    channel=choice.result.channel,
-                    template=choice.result.template,
-                    offer=choice.result.offer,
-                    priority=choice.result.priority,
-                    reason=choice.reason,
-                    cooldown_seconds=duration_seconds(choice.result.cooldown),
-                )
-                for choice, _ in chosen
-            ),
+            actions=tuple(self._sent[choice.id][0] for choice, _ in chosen),
             skipped=tuple(skipped),
             stage=stage,
             segment=segment,

@@ -24,10 +24,14 @@ class LifecycleRuleset(CompiledRuleset[LifecycleSpec]):
                 self.stages.append(Choice(rule.id, when, rule.result, rule.reason))
         self.default_hit = RuleHit("default", spec.default.reason)
 
-    def decide(self, facts: Facts, event: Mapping[str, Any] | None = None) -> LifecycleDecision:
-        stage, why = first_match_or_default(
+    def classify(self, facts: Facts) -> tuple[str, RuleHit]:
+        """The stage and the rule that gave it (what an intervention building on this needs)."""
+        return first_match_or_default(
             self.name, self.stages, facts, self.spec.default.stage, self.default_hit
         )
+
+    def decide(self, facts: Facts, event: Mapping[str, Any] | None = None) -> LifecycleDecision:
+        stage, why = self.classify(facts)
         return LifecycleDecision(ruleset=self.name, checksum=self.checksum, explanation=(why,), stage=stage)
 
     def outcomes(self) -> list[str]:

@@ -83,6 +83,18 @@ class SegmentRuleset(CompiledRuleset[SegmentSpec]):
         return scores, hits
 
     def decide(self, facts: Facts, event: Mapping[str, Any] | None = None) -> SegmentDecision:
+        segment, scores, tags, hits = self.classify(facts)
+        return SegmentDecision(
+            ruleset=self.name,
+            checksum=self.checksum,
+            explanation=tuple(hits),
+            segment=segment,
+            scores=scores,
+            tags=tags,
+        )
+
+    def classify(self, facts: Facts) -> tuple[str, dict[str, int], tuple[str, ...], list[RuleHit]]:
+        """Segment, scores, tags and the rules that gave them (what an intervention building on this needs)."""
         scores, hits = self.compute_scores(facts) if self.scores else ({}, [])
         if self._reads_scores:
             facts = facts.with_extra(scores=scores)
@@ -94,14 +106,7 @@ class SegmentRuleset(CompiledRuleset[SegmentSpec]):
         if tagged := all_matches(self.name, self.tags, facts):
             hits += [tag_hit for _, tag_hit in tagged]
             tags = tuple(dict.fromkeys([choice.result for choice, _ in tagged]))
-        return SegmentDecision(
-            ruleset=self.name,
-            checksum=self.checksum,
-            explanation=tuple(hits),
-            segment=segment,
-            scores=scores,
-            tags=tags,
-        )
+        return segment, scores, tags, hits
 
     def outcomes(self) -> list[str]:
         return list(dict.fromkeys([*(c.result for c in self.segments), self.spec.default.segment]))
