@@ -1,8 +1,10 @@
-"""The ``strata`` command: check, test and evaluate rule files from a terminal.
+"""The ``strata`` command: check, test and evaluate rule files from a terminal;
+serve; manage the database, the rule registry and API tokens.
 
 Output is a readable table by default and JSON with ``--json``. Exit codes:
-0 success, 1 a rule file's own test failed, 2 bad input (the error says which
-file, line, rule and field).
+0 success, 1 a rule file's own test failed (``strata rules test``), 2 bad
+input or a refused change (the error says which file, line, rule and
+field), 3 the database failed (see ``strata.commands.support``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from rich.table import Table
 from strata.commands.db import db
 from strata.commands.population import population
 from strata.commands.profiles import profiles
+from strata.commands.registry import REGISTRY_COMMANDS, audit
 from strata.commands.serve import serve_command
 from strata.commands.tokens import tokens
 from strata.engine.decision import Decision
@@ -46,7 +49,7 @@ def main() -> None:
 
 @main.group()
 def rules() -> None:
-    """Check and test rule files."""
+    """Check and test rule files; publish, activate and roll back their versions in the registry."""
 
 
 _paths = click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
@@ -143,3 +146,6 @@ main.add_command(db)
 main.add_command(profiles)
 main.add_command(population)
 main.add_command(tokens)
+main.add_command(audit)
+for command in REGISTRY_COMMANDS:
+    rules.add_command(command)

@@ -74,7 +74,7 @@ class Services:
 
     def operations(self) -> Operations:
         """The RPCs both transports serve, over these use cases."""
-        return Operations(self.decisions, self.profiles, access=self.access)
+        return Operations(self.decisions, self.profiles, registry=self.registry, access=self.access)
 
     def ready(self) -> bool:
         """Rulesets are loaded and the database answers."""

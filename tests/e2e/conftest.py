@@ -21,13 +21,20 @@ import requests
 from google.protobuf import json_format
 from werkzeug.serving import make_server
 
+from strata.access.store import TokenStore
+from strata.access.tokens import Access, Tokens
 from strata.decisions import DecisionService
 from strata.profiles import ProfileService
+from strata.registry.seed import seed
+from strata.registry.service import Registry
+from strata.registry.store import RegistryStore
+from strata.store import make_engine, migrate
 from strata.transport import grpc_server
 from strata.transport.convert import message_to_json
 from strata.transport.errors import ERROR_TABLE, GRPC_ERROR_KEY, code_for_grpc
 from strata.transport.http import create_app
 from strata.transport.operations import ROUTES, Operations, Route
+from tests.conftest import RULES_DIR
 from tests.fakes import PROFILES, DictStore, default_rules
 
 ROUTE_BY_RPC = {route.rpc: route for route in ROUTES}
@@ -125,16 +132,25 @@ class Servers:
     clients: Clients
     grpc_port: int
     http_port: int
+    publisher_token: str
 
 
 @pytest.fixture(scope="session")
-def servers() -> Iterator[Servers]:
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+    """Decisions from the rule files, profiles in memory, and a rule registry seeded on a SQLite file."""
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     store = DictStore(PROFILES)
     rules = default_rules()
     decisions = DecisionService.from_files(rules, store)
     profiles = ProfileService(rules.schema, store)
-    operations = Operations(decisions, profiles)
+    database_url = f"sqlite:///{tmp_path_factory.mktemp('registry') / 'strata.db'}"
+    migrate(database_url)
+    engine = make_engine(database_url)
+    registry = Registry(RegistryStore(engine), rules.schema)
+    seed(registry, RULES_DIR)
+    tokens = Tokens(TokenStore(engine))
+    publisher_token = tokens.create("e2e-publisher", "publisher")
+    operations = Operations(decisions, profiles, registry=registry, access=Access(tokens))
     server, grpc_port = grpc_server.create_server(operations, "127.0.0.1:0", max_workers=8)
     server.start()
     http = make_server("127.0.0.1", 0, create_app(operations), threaded=True)
@@ -142,13 +158,13 @@ def servers() -> Iterator[Servers]:
     thread.start()
     channel = grpc.insecure_channel(f"127.0.0.1:{grpc_port}")
     try:
-        yield Servers(
-            store, Clients(f"http://127.0.0.1:{http.server_port}", channel), grpc_port, http.server_port
-        )
+        clients = Clients(f"http://127.0.0.1:{http.server_port}", channel)
+        yield Servers(store, clients, grpc_port, http.server_port, publisher_token)
     finally:
         channel.close()
         http.shutdown()
         server.stop(None)
+        engine.dispose()
 
 
 @pytest.fixture

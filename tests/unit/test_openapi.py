@@ -73,3 +73,20 @@ def test_request_examples_match() -> None:
         {"user_id": "u1", "as_of": AS_OF, "profile": {"points": 3}, "event": {"type": "x", "count": 2}},
     )
     check_request("/v1/profiles/{user_id}", "PUT", PROFILES["u-new"])
+
+
+def test_query_parameters_path_types_and_credentials_are_documented() -> None:
+    diff = DOCUMENT["paths"]["/v1/rulesets/{name}/diff"]["get"]
+    assert [(p["name"], p["in"]) for p in diff["parameters"]] == [
+        ("name", "path"),
+        ("from", "query"),
+        ("to", "query"),
+        ("Grpc-Timeout", "header"),
+    ]
+    audit = DOCUMENT["paths"]["/v1/audit"]["get"]
+    assert [p["name"] for p in audit["parameters"] if p["in"] == "query"] == ["ruleset", "limit", "before"]
+    version = DOCUMENT["paths"]["/v1/rulesets/{name}/versions/{version}"]["get"]["parameters"][1]
+    assert version["schema"]["type"] == "integer"
+    assert DOCUMENT["paths"]["/v1/rulesets/{name}/versions"]["post"]["security"] == [{"bearer": []}]
+    assert diff["security"] == [{}, {"bearer": []}]  # a token only where the server requires one
+    assert DOCUMENT["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"

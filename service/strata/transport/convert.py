@@ -76,8 +76,8 @@ def _field_path(text: str) -> str | None:
     return ".".join(path) or None
 
 
-def message_from_dict(data: Any, message: M) -> M:
-    """Fill ``message`` from parsed JSON; a mismatch names the field."""
+def message_from_dict(data: Any, message: M, source: str = "the request body") -> M:
+    """Fill ``message`` from parsed JSON (or path and query values); a mismatch names the field."""
     if not isinstance(data, dict):
         raise InvalidArgument(
             "the request body must be a JSON object", [Problem(f"got {type(data).__name__}", field="body")]
@@ -87,7 +87,7 @@ def message_from_dict(data: Any, message: M) -> M:
     except (json_format.ParseError, ValueError, TypeError) as exc:
         text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InvalidArgument(
-            f"the request body is not a valid {message.DESCRIPTOR.name}",
+            f"{source} is not a valid {message.DESCRIPTOR.name}",
             [Problem(text, field=_field_path(text))],
         ) from None
     return message

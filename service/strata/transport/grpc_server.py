@@ -22,11 +22,19 @@ from grpc_reflection.v1alpha import reflection
 
 from strata.decisions import deadline_after
 from strata.errors import InvalidArgument, Problem
+from strata.transport.context import Context
 from strata.transport.errors import GRPC_ERROR_KEY, as_strata_error, envelope_bytes, status_of, summary
-from strata.transport.operations import DECISION_SERVICE, PROFILE_SERVICE, ROUTES, Context, Operations, Route
+from strata.transport.operations import (
+    DECISION_SERVICE,
+    PROFILE_SERVICE,
+    REGISTRY_SERVICE,
+    ROUTES,
+    Operations,
+    Route,
+)
 
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
-SERVICES = (DECISION_SERVICE, PROFILE_SERVICE)
+SERVICES = (DECISION_SERVICE, PROFILE_SERVICE, REGISTRY_SERVICE)
 
 
 @dataclass(frozen=True)

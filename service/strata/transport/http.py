@@ -1,8 +1,8 @@
 """The REST transport (Flask): the routes of ``operations.ROUTES``, grpc-gateway style.
 
 A body is the protobuf JSON mapping of the RPC's request message; path
-parameters fill the named fields; the response is the JSON mapping of the
-response message. The caller's deadline travels in the ``Grpc-Timeout``
+parameters (and, on routes without a body, query parameters) fill the named
+fields; the response is the JSON mapping of the response message. The caller's deadline travels in the ``Grpc-Timeout``
 header, as grpc-gateway forwards it; credentials in ``Authorization: Bearer
 <token>``, checked before the body is read. Errors are the ``strata.v1.Error``
 envelope with the status from the one error table, including the framework's
@@ -21,10 +21,11 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from strata.decisions import deadline_after
 from strata.errors import InvalidArgument, NotFound, Problem, ResourceExhausted, StrataError, Unavailable
-from strata.transport.convert import message_from_json, message_to_json
+from strata.transport.context import Context
+from strata.transport.convert import message_from_dict, message_from_json, message_to_json
 from strata.transport.errors import as_strata_error, envelope, status_of
 from strata.transport.openapi import openapi_document
-from strata.transport.operations import ROUTES, Context, Operations, Route
+from strata.transport.operations import ROUTES, Operations, Route
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
 _TIMEOUT = re.compile(r"^(\d{1,8})([HMSmun])$")
@@ -70,6 +71,18 @@ def _framework_error(exc: HTTPException) -> tuple[StrataError, int]:
     return StrataError(exc.description or exc.name), status
 
 
+def _query(route: Route) -> dict[str, str]:
+    """The query string as field values; a parameter the route does not take is refused."""
+    fields = route.query_params
+    unknown = [name for name in request.args if name not in fields]
+    if unknown:
+        problems = [
+            Problem(f"expected one of: {', '.join(fields) or 'none'}", field=name) for name in unknown
+        ]
+        raise InvalidArgument("unknown query parameter", problems)
+    return {fields[name].name: value for name, value in request.args.items()}
+
+
 def _view(operations: Operations, route: Route) -> Callable[..., Response]:
     def view(**path: str) -> Response:
         principal = operations.authorize(route.rpc, request.headers.get("Authorization"))
@@ -79,8 +92,7 @@ def _view(operations: Operations, route: Route) -> Callable[..., Response]:
             message_from_json(request.get_data(cache=False), message)
         elif route.body:
             message_from_json(request.get_data(cache=False), getattr(message, route.body))
-        for name, value in path.items():
-            setattr(message, name, value)
+        message_from_dict({**_query(route), **path}, message, "the path or query string")
         return json_response(
             message_to_json(operations.call(route.rpc, message, Context(deadline, principal)))
         )

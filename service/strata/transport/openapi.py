@@ -13,6 +13,7 @@ from typing import Any, cast
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
+from strata.access.tokens import Role
 from strata.api.strata.v1 import decision_pb2 as pb
 from strata.transport.operations import Route
 
@@ -97,6 +98,13 @@ class _Schemas:
         return dict(_SCALARS[field.type])
 
 
+def _path_schema(schemas: _Schemas, request: Descriptor, name: str) -> dict[str, Any]:
+    field = request.fields_by_name[name]
+    if field.type == FieldDescriptor.TYPE_STRING:
+        return {"type": "string", "minLength": 1}
+    return schemas._single(field)
+
+
 def _json(schema: dict[str, Any]) -> dict[str, Any]:
     return {"application/json": {"schema": schema}}
 
@@ -135,10 +143,16 @@ def openapi_document(
             "summary": route.summary,
             "tags": [route.service.rsplit(".", 1)[-1]],
             "parameters": [
-                {"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+                {"name": name, "in": "path", "required": True, "schema": _path_schema(schemas, request, name)}
                 for name in route.path_params
             ]
+            + [
+                {"name": name, "in": "query", "required": False, "schema": schemas._single(field)}
+                for name, field in route.query_params.items()
+            ]
             + [timeout],
+            # Publishers always authenticate; readers when the server requires tokens.
+            "security": [{"bearer": []}] if route.role is Role.PUBLISHER else [{}, {"bearer": []}],
             "responses": {
                 "200": {
                     "description": "OK",
@@ -181,5 +195,14 @@ def openapi_document(
             ),
         },
         "paths": paths,
-        "components": {"schemas": schemas.components},
+        "components": {
+            "schemas": schemas.components,
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A token from `strata tokens create`; publisher or reader role",
+                }
+            },
+        },
     }

@@ -9,22 +9,29 @@ the same refusal) true by construction; the e2e tests check it anyway.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
-from strata.access.tokens import ANONYMOUS, Access, Principal, Role
+from strata.access.tokens import Access, Principal, Role
 from strata.api.strata.v1 import decision_pb2 as pb
 from strata.api.strata.v1 import profile_pb2 as profile_pb
+from strata.api.strata.v1 import registry_pb2 as registry_pb
 from strata.decisions import DecisionService
 from strata.errors import Unavailable
 from strata.profiles import ProfileService
+from strata.registry.service import Registry
 from strata.transport import convert
+from strata.transport.context import Context
+from strata.transport.registry_operations import RegistryOperations
 
 DECISION_SERVICE = pb.DESCRIPTOR.services_by_name["DecisionService"].full_name
 PROFILE_SERVICE = profile_pb.DESCRIPTOR.services_by_name["ProfileService"].full_name
+REGISTRY_SERVICE = registry_pb.DESCRIPTOR.services_by_name["RegistryService"].full_name
 
 
 @dataclass(frozen=True)
@@ -48,7 +55,27 @@ class Route:
 
     @property
     def path_params(self) -> list[str]:
-        return [part[1:-1] for part in self.path.split("/") if part.startswith("{")]
+        return re.findall(r"\{(\w+)\}", self.path)
+
+    @property
+    def query_params(self) -> dict[str, FieldDescriptor]:
+        """For a route without a body, the fields a query string may set, by parameter name.
+
+        As in grpc-gateway: every field not bound by the path. The name is the
+        field's, or its ``json_name`` when the proto sets one (``from`` for
+        ``from_version``).
+        """
+        if self.body is not None:
+            return {}
+        descriptor = cast(Descriptor, self.request.DESCRIPTOR)
+        return {
+            _query_name(field): field for field in descriptor.fields if field.name not in self.path_params
+        }
+
+
+def _query_name(field: FieldDescriptor) -> str:
+    camel = re.sub(r"_([a-z0-9])", lambda match: match.group(1).upper(), field.name)
+    return field.json_name if field.json_name != camel else field.name
 
 
 ROUTES: tuple[Route, ...] = (
@@ -90,32 +117,89 @@ ROUTES: tuple[Route, ...] = (
         profile_pb.DeleteProfileRequest, profile_pb.DeleteProfileResponse, "Delete a stored profile",
         body=None,
     ),
+    Route(
+        REGISTRY_SERVICE, "PublishVersion", "POST", "/v1/rulesets/{name}/versions",
+        registry_pb.PublishVersionRequest, registry_pb.PublishVersionResponse,
+        "Validate, test and store a rule file as the ruleset's next version", role=Role.PUBLISHER,
+    ),
+    Route(
+        REGISTRY_SERVICE, "ListRulesets", "GET", "/v1/rulesets",
+        registry_pb.ListRulesetsRequest, registry_pb.ListRulesetsResponse,
+        "Every ruleset with its active version, aliases and revision", body=None,
+    ),
+    Route(
+        REGISTRY_SERVICE, "ListVersions", "GET", "/v1/rulesets/{name}/versions",
+        registry_pb.ListVersionsRequest, registry_pb.ListVersionsResponse,
+        "A ruleset and its versions", body=None,
+    ),
+    Route(
+        REGISTRY_SERVICE, "GetVersion", "GET", "/v1/rulesets/{name}/versions/{version}",
+        registry_pb.GetVersionRequest, registry_pb.RulesetVersion, "One version with its content",
+        body=None,
+    ),
+    Route(
+        REGISTRY_SERVICE, "DiffVersions", "GET", "/v1/rulesets/{name}/diff",
+        registry_pb.DiffVersionsRequest, registry_pb.DiffVersionsResponse,
+        "A unified diff of two versions", body=None,
+    ),
+    Route(
+        REGISTRY_SERVICE, "Activate", "POST", "/v1/rulesets/{name}:activate",
+        registry_pb.ActivateRequest, registry_pb.Ruleset, "Make a version the one that answers",
+        role=Role.PUBLISHER,
+    ),
+    Route(
+        REGISTRY_SERVICE, "Rollback", "POST", "/v1/rulesets/{name}:rollback",
+        registry_pb.RollbackRequest, registry_pb.Ruleset,
+        "Back to the version active before the last activation", role=Role.PUBLISHER,
+    ),
+    Route(
+        REGISTRY_SERVICE, "SetAlias", "PUT", "/v1/rulesets/{name}/aliases/{alias}",
+        registry_pb.SetAliasRequest, registry_pb.Ruleset, "Point an alias at a version",
+        role=Role.PUBLISHER,
+    ),
+    Route(
+        REGISTRY_SERVICE, "ListAudit", "GET", "/v1/audit",
+        registry_pb.ListAuditRequest, registry_pb.ListAuditResponse,
+        "Every registry change, newest first", body=None,
+    ),
 )  # fmt: skip
 
 
-@dataclass(frozen=True)
-class Context:
-    """A call's deadline (a ``time.monotonic()`` instant, or None) and who is calling."""
+Handler = Callable[[Any, Context], Message]
 
-    deadline: float | None = None
-    principal: Principal = ANONYMOUS
+
+def _unavailable(what: str) -> Handler:
+    def refuse(request: Message, context: Context) -> Message:
+        raise Unavailable(f"this server has no {what}")
+
+    return refuse
 
 
 class Operations:
-    """The RPCs over the use cases, and who may call each."""
+    """The RPCs over the use cases, and who may call each.
+
+    Without a profile store or a registry, their RPCs answer ``unavailable``.
+    """
 
     def __init__(
         self,
         decisions: DecisionService,
         profiles: ProfileService | None = None,
         *,
+        registry: Registry | None = None,
         access: Access | None = None,
     ) -> None:
         self.decisions = decisions
         self.profiles = profiles
         self.access = access or Access(None)
         self._roles = {route.rpc: route.role for route in ROUTES}
-        self._by_rpc: dict[str, Callable[[Any, Context], Message]] = {
+        registry_handlers = RegistryOperations(registry).handlers() if registry else {}
+        self._by_rpc: dict[str, Handler] = {
+            route.rpc: registry_handlers.get(route.rpc, _unavailable("rule registry"))
+            for route in ROUTES
+            if route.service == REGISTRY_SERVICE
+        }
+        self._by_rpc |= {
             "ClassifyLifecycle": self.classify_lifecycle,
             "AssignSegment": self.assign_segment,
             "EvaluateIncentive": self.evaluate_incentive,

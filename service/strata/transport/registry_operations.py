@@ -1,0 +1,140 @@
+"""The registry's RPCs: wire message in, a ``Registry`` use case, wire message out.
+
+The caller's token names the author of a publish and the actor of every
+change in the audit log, so neither can be claimed in the request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from google.protobuf.message import Message
+
+from strata.api.strata.v1 import registry_pb2 as pb
+from strata.errors import InvalidArgument, Problem
+from strata.registry.records import AuditRecord, Head, VersionRecord
+from strata.registry.service import Registry
+from strata.transport.context import Context
+from strata.transport.convert import to_timestamp
+
+DEFAULT_AUDIT_PAGE = 100
+Revisioned = pb.ActivateRequest | pb.RollbackRequest | pb.SetAliasRequest
+
+
+def ruleset_message(head: Head) -> pb.Ruleset:
+    message = pb.Ruleset(
+        name=head.name,
+        kind=head.kind,
+        revision=head.revision,
+        latest_version=head.latest_version,
+        aliases=dict(head.aliases),
+    )
+    if head.active_version is not None:
+        message.active_version = head.active_version
+    return message
+
+
+def version_message(record: VersionRecord) -> pb.RulesetVersion:
+    return pb.RulesetVersion(
+        name=record.name,
+        version=record.version,
+        kind=record.kind,
+        checksum=record.checksum,
+        author=record.author,
+        created_at=to_timestamp(record.created_at),
+        note=record.note,
+        content=record.content or "",
+    )
+
+
+def audit_message(entry: AuditRecord) -> pb.AuditEntry:
+    message = pb.AuditEntry(
+        id=entry.id,
+        at=to_timestamp(entry.at),
+        actor=entry.actor,
+        action=entry.action,
+        ruleset=entry.ruleset,
+        detail=entry.detail,
+    )
+    if entry.from_version is not None:
+        message.from_version = entry.from_version
+    if entry.to_version is not None:
+        message.to_version = entry.to_version
+    return message
+
+
+def expected_revision(request: Revisioned) -> int:
+    """The revision the caller quotes; required, so that no change is made blind."""
+    if not request.HasField("expected_revision"):
+        raise InvalidArgument(
+            "a change must quote the ruleset's revision",
+            [Problem("required: the revision from ListRulesets or ListVersions", field="expected_revision")],
+        )
+    return request.expected_revision
+
+
+class RegistryOperations:
+    """One method per RegistryService RPC."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+
+    def handlers(self) -> dict[str, Callable[[Any, Context], Message]]:
+        return {
+            "PublishVersion": self.publish_version,
+            "ListRulesets": self.list_rulesets,
+            "ListVersions": self.list_versions,
+            "GetVersion": self.get_version,
+            "DiffVersions": self.diff_versions,
+            "Activate": self.activate,
+            "Rollback": self.rollback,
+            "SetAlias": self.set_alias,
+            "ListAudit": self.list_audit,
+        }
+
+    def publish_version(
+        self, request: pb.PublishVersionRequest, context: Context
+    ) -> pb.PublishVersionResponse:
+        published = self.registry.publish(
+            request.content, context.principal.name, request.note, name=request.name
+        )
+        return pb.PublishVersionResponse(
+            version=version_message(published.version), created=published.created
+        )
+
+    def list_rulesets(self, request: pb.ListRulesetsRequest, context: Context) -> pb.ListRulesetsResponse:
+        return pb.ListRulesetsResponse(rulesets=[ruleset_message(head) for head in self.registry.rulesets()])
+
+    def list_versions(self, request: pb.ListVersionsRequest, context: Context) -> pb.ListVersionsResponse:
+        head = self.registry.head(request.name)
+        versions = [version_message(record) for record in self.registry.versions(request.name)]
+        return pb.ListVersionsResponse(ruleset=ruleset_message(head), versions=versions)
+
+    def get_version(self, request: pb.GetVersionRequest, context: Context) -> pb.RulesetVersion:
+        return version_message(self.registry.version(request.name, request.version))
+
+    def diff_versions(self, request: pb.DiffVersionsRequest, context: Context) -> pb.DiffVersionsResponse:
+        diff = self.registry.diff(request.name, request.from_version, request.to_version)
+        return pb.DiffVersionsResponse(diff=diff)
+
+    def activate(self, request: pb.ActivateRequest, context: Context) -> pb.Ruleset:
+        revision = expected_revision(request)
+        head = self.registry.activate(request.name, request.version, revision, context.principal.name)
+        return ruleset_message(head)
+
+    def rollback(self, request: pb.RollbackRequest, context: Context) -> pb.Ruleset:
+        head = self.registry.rollback(request.name, expected_revision(request), context.principal.name)
+        return ruleset_message(head)
+
+    def set_alias(self, request: pb.SetAliasRequest, context: Context) -> pb.Ruleset:
+        revision = expected_revision(request)
+        head = self.registry.set_alias(
+            request.name, request.alias, request.version, revision, context.principal.name
+        )
+        return ruleset_message(head)
+
+    def list_audit(self, request: pb.ListAuditRequest, context: Context) -> pb.ListAuditResponse:
+        before = request.before if request.HasField("before") else None
+        entries = self.registry.audit(request.ruleset, request.limit or DEFAULT_AUDIT_PAGE, before)
+        return pb.ListAuditResponse(entries=[audit_message(entry) for entry in entries])
