@@ -21,6 +21,7 @@ from rich.table import Table
 
 from strata.commands.db import db
 from strata.commands.population import population
+from strata.commands.preview import preview
 from strata.commands.profiles import profiles
 from strata.commands.registry import REGISTRY_COMMANDS, audit
 from strata.commands.serve import serve_command
@@ -149,3 +150,4 @@ main.add_command(tokens)
 main.add_command(audit)
 for command in REGISTRY_COMMANDS:
     rules.add_command(command)
+main.add_command(preview)

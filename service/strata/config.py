@@ -60,6 +60,12 @@ class Settings:
     http_port: int = 8080
     #: Decisions and reads need a reader (or publisher) token; registry changes always need a publisher's.
     require_tokens: bool = False
+    #: Where population-wide reads (impact previews) go, such as a read replica; empty: ``database_url``.
+    read_database_url: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.read_database_url:
+            object.__setattr__(self, "read_database_url", self.database_url)
 
     @property
     def profile_schema_path(self) -> Path:
@@ -71,7 +77,8 @@ class Settings:
         """Settings from ``STRATA_*`` variables; unset or empty ones keep their defaults.
 
         Variables: ``STRATA_DATABASE_URL``, ``STRATA_RULES_DIR``,
-        ``STRATA_GRPC_PORT``, ``STRATA_HTTP_PORT``, ``STRATA_REQUIRE_TOKENS``.
+        ``STRATA_GRPC_PORT``, ``STRATA_HTTP_PORT``, ``STRATA_REQUIRE_TOKENS``,
+        ``STRATA_READ_DATABASE_URL``.
         A malformed value raises ``ValueError`` naming the variable, so a bad
         deployment fails at once.
         """
@@ -83,4 +90,5 @@ class Settings:
             grpc_port=_port(env, "STRATA_GRPC_PORT", 50051),
             http_port=_port(env, "STRATA_HTTP_PORT", 8080),
             require_tokens=_flag(env, "STRATA_REQUIRE_TOKENS"),
+            read_database_url=env.get("STRATA_READ_DATABASE_URL") or "",
         )
