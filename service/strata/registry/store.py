@@ -76,32 +76,39 @@ class RegistryStore:
             return [_version(row) for row in connection.execute(query)]
 
     def heads(self, name: str | None = None) -> list[Head]:
-        """Every ruleset's head (or just ``name``'s), by name."""
+        """Every ruleset's head (or just ``name``'s), by name.
+
+        One statement, so one snapshot: a head being created by a concurrent
+        publish is seen with its first version or not at all.
+        """
         latest = select(_V.c.name, func.max(_V.c.version).label("latest"), func.max(_V.c.kind).label("kind"))
-        heads = select(_H.c.name, _H.c.active_version, _H.c.revision)
-        aliases = select(_A.c.name, _A.c.alias, _A.c.version).order_by(_A.c.alias)
         if name is not None:
-            latest, heads, aliases = (
-                latest.where(_V.c.name == name),
-                heads.where(_H.c.name == name),
-                aliases.where(_A.c.name == name),
+            latest = latest.where(_V.c.name == name)
+        summary = latest.group_by(_V.c.name).subquery()
+        query = (
+            select(
+                _H.c.name,
+                _H.c.active_version,
+                _H.c.revision,
+                summary.c.latest,
+                summary.c.kind,
+                _A.c.alias,
+                _A.c.version.label("alias_version"),
             )
+            .join(summary, summary.c.name == _H.c.name)
+            .outerjoin(_A, _A.c.name == _H.c.name)
+            .order_by(_H.c.name, _A.c.alias)
+        )
         with self._connect() as connection:
-            summary = {row.name: row for row in connection.execute(latest.group_by(_V.c.name))}
-            named: dict[str, dict[str, int]] = {}
-            for row in connection.execute(aliases):
-                named.setdefault(row.name, {})[row.alias] = row.version
-            rows = connection.execute(heads.order_by(_H.c.name)).all()
+            rows = connection.execute(query).all()
+        aliases: dict[str, dict[str, int]] = {row.name: {} for row in rows}
+        for row in rows:
+            if row.alias is not None:
+                aliases[row.name][row.alias] = row.alias_version
+        by_name = {row.name: row for row in rows}  # a head's rows differ only in their alias
         return [
-            Head(
-                row.name,
-                summary[row.name].kind,
-                row.active_version,
-                row.revision,
-                summary[row.name].latest,
-                named.get(row.name, {}),
-            )
-            for row in rows
+            Head(name, row.kind, row.active_version, row.revision, row.latest, aliases[name])
+            for name, row in sorted(by_name.items())
         ]
 
     def active_versions(self) -> dict[str, int]:
