@@ -46,7 +46,7 @@ def test_publish_diff_activate_alias_roll_back_and_audit_over_both_transports(li
     )
     body = documented("PublishVersion", published)
     assert body["created"] is True and body["version"]["version"] == 2 and body["version"]["author"] == "ana"
-    again = clients.grpc("PublishVersion", {"name": DUOLINGO, "content": REWORDED}, token=publisher)
+    again = clients.grpc("PublishVersion", {"content": REWORDED}, token=publisher)  # the file names itself
     assert again.body["version"]["version"] == 2 and again.body["created"] is False  # deduped
 
     got = clients.grpc("GetVersion", {"name": DUOLINGO, "version": 2}, token=reader)

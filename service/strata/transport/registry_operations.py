@@ -97,7 +97,7 @@ class RegistryOperations:
         self, request: pb.PublishVersionRequest, context: Context
     ) -> pb.PublishVersionResponse:
         published = self.registry.publish(
-            request.content, context.principal.name, request.note, name=request.name
+            request.content, context.principal.name, request.note, name=request.name or None
         )
         return pb.PublishVersionResponse(
             version=version_message(published.version), created=published.created

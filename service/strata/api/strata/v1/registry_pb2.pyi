@@ -148,7 +148,9 @@ class PublishVersionRequest(_message.Message):
     CONTENT_FIELD_NUMBER: _builtins.int
     NOTE_FIELD_NUMBER: _builtins.int
     name: _builtins.str
-    """Must be the name the rule file declares."""
+    """The name the rule file declares (REST: from the path; over gRPC it may be
+    left empty, and then the file's own name is used).
+    """
     content: _builtins.str
     """The rule file (YAML), at most 1,000,000 bytes."""
     note: _builtins.str
