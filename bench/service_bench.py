@@ -1,0 +1,478 @@
+"""Service-level benchmarks of issue 9: Strata over gRPC and REST against bare transport floors.
+
+One run, bounded in time (about two and a half minutes with the defaults):
+
+1. gRPC: a bare grpcio sync echo server (a generic handler returning the request
+   bytes, a thread pool of Strata's size) and Strata's server (``python -m strata
+   serve --rest gunicorn``, a temporary SQLite database, the default rules), each
+   loaded by a grpc.aio client with 64 calls in flight; Strata answers ``Decide``
+   with an inline profile and all four decisions.
+2. REST: a bare Flask JSON echo under gunicorn (2 sync workers, the settings
+   ``strata serve --rest gunicorn`` uses) and Strata's ``POST /v1/decide`` under
+   that gunicorn, 16 connections from an asyncio HTTP/1.1 client in this process.
+3. Batch: ``DecideBatch`` with 500 inline profiles per call, one call at a time,
+   and the same batch through ``DecisionService.decide_batch`` in process, split
+   into its parts (proto to request, decisions, response to proto, serialisation).
+
+Every server runs in its own process; the load generator runs here, on the same
+machine, over loopback. ``--profile`` adds a cProfile of the in-process batch path.
+
+    .venv/bin/python bench/service_bench.py [--duration 10] [--warmup 2] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import cProfile
+import datetime as dt
+import io
+import os
+import pstats
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from concurrent import futures
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RULES_DIR = ROOT / "rules"
+GRPC_WORKERS = 16  # strata.server.serve's default thread pool
+GRPC_IN_FLIGHT = 64
+REST_CONNECTIONS = 16
+BATCH_SIZE = 500
+KINDS = ["lifecycle", "segment", "incentive", "intervention"]
+EVENT = {"type": "sign_in", "count": 1}
+
+
+# floors ----------------------------------------------------------------------
+
+
+def run_grpc_echo(port: int) -> None:
+    """A bare grpcio sync server: every method returns the request bytes."""
+    import grpc
+
+    class Echo(grpc.GenericRpcHandler):
+        def service(self, handler_call_details: Any) -> grpc.RpcMethodHandler:
+            return grpc.unary_unary_rpc_method_handler(lambda request, context: request)
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=GRPC_WORKERS))
+    server.add_generic_rpc_handlers((Echo(),))
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    server.start()
+    server.wait_for_termination()
+
+
+def create_echo_app() -> Any:
+    """The REST floor: a Flask app that parses the JSON body and returns it."""
+    from flask import Flask, jsonify, request
+
+    app = Flask("echo")
+
+    @app.post("/v1/decide")
+    def echo() -> Any:
+        return jsonify(request.get_json())
+
+    return app
+
+
+# inputs ----------------------------------------------------------------------
+
+
+def profiles(count: int) -> list[dict[str, Any]]:
+    """Inline profiles: ``strata serve --demo``'s users, cycled, each with its own id."""
+    from strata.commands.serve import demo_profiles
+
+    base = demo_profiles(dt.datetime.now(dt.UTC).date())
+    return [{**base[i % len(base)], "user_id": f"bench-{i}"} for i in range(count)]
+
+
+def decide_body(profile: dict[str, Any]) -> dict[str, Any]:
+    return {"profile": profile, "rulesets": KINDS, "event": EVENT}
+
+
+def decide_bytes(profile: dict[str, Any]) -> bytes:
+    from google.protobuf import json_format
+
+    from strata.api.strata.v1 import decision_pb2 as pb
+
+    return json_format.ParseDict(decide_body(profile), pb.DecideRequest()).SerializeToString()
+
+
+def batch_message(count: int) -> Any:
+    from google.protobuf import json_format
+
+    from strata.api.strata.v1 import decision_pb2 as pb
+
+    body = {"requests": [decide_body(profile) for profile in profiles(count)]}
+    return json_format.ParseDict(body, pb.DecideBatchRequest())
+
+
+# processes -------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"server exited with {process.returncode}: {process.args}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.1)
+    raise SystemExit(f"nothing listens on {port} after {timeout} s: {process.args}")
+
+
+@contextlib.contextmanager
+def started(
+    command: list[str], ports: list[int], env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A server process, once its ports accept connections and a second more (gunicorn's workers boot)."""
+    process = subprocess.Popen(command, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL)
+    try:
+        for port in ports:
+            wait_for_port(port, process)
+        time.sleep(1.0)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def gunicorn_command(port: int, app: str) -> list[str]:
+    # The same options as strata.commands.serve._start_gunicorn (2 sync workers).
+    return [
+        sys.executable, "-m", "gunicorn", "--workers", "2", "--bind", f"127.0.0.1:{port}",
+        "--graceful-timeout", "10", "--log-level", "warning", "--pythonpath", str(ROOT / "bench"), app,
+    ]  # fmt: skip
+
+
+def merge(results: list[Result]) -> Result:
+    """Rounds of one run as one: requests over all measured seconds, latencies pooled."""
+    return Result(
+        results[0].name,
+        sum(r.requests for r in results),
+        sum(r.errors for r in results),
+        sum(r.seconds for r in results),
+        [latency for r in results for latency in r.latencies],
+    )
+
+
+# load generators -------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    name: str
+    requests: int
+    errors: int
+    seconds: float
+    latencies: list[float]
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds
+
+    def percentile(self, p: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
+
+
+async def _drive(
+    name: str, call: Callable[[], Any], concurrency: int, warmup: float, duration: float
+) -> Result:
+    """``concurrency`` loops calling ``call`` for warmup + duration s; only the last duration counts."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    measure_from, stop_at = start + warmup, start + warmup + duration
+    latencies: list[float] = []
+    counts = {"ok": 0, "errors": 0}
+
+    async def worker() -> None:
+        while True:
+            began = loop.time()
+            if began >= stop_at:
+                return
+            try:
+                await call()
+                ok = True
+            except Exception:
+                ok = False
+            ended = loop.time()
+            if began >= measure_from and ended <= stop_at:
+                if ok:
+                    counts["ok"] += 1
+                    latencies.append(ended - began)
+                else:
+                    counts["errors"] += 1
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return Result(name, counts["ok"], counts["errors"], duration, latencies)
+
+
+async def grpc_load(
+    name: str, port: int, method: str, payload: bytes, warmup: float, duration: float
+) -> Result:
+    import grpc
+
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = channel.unary_unary(method, request_serializer=None, response_deserializer=None)
+        await stub(payload, timeout=10)  # fails loudly if the server does not answer
+
+        async def call() -> None:
+            await stub(payload, timeout=10)
+
+        return await _drive(name, call, GRPC_IN_FLIGHT, warmup, duration)
+
+
+async def rest_load(name: str, port: int, body: bytes, warmup: float, duration: float) -> Result:
+    """HTTP/1.1 POSTs from asyncio streams: gunicorn's sync workers close each connection."""
+    request = (
+        b"POST /v1/decide HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Connection: close\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    )
+
+    async def call() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            writer.write(request)
+            response = await reader.read()
+        finally:
+            writer.close()
+        if not response.startswith(b"HTTP/1.1 200"):
+            raise RuntimeError(response[:200])
+
+    await call()
+    return await _drive(name, call, REST_CONNECTIONS, warmup, duration)
+
+
+# batch -----------------------------------------------------------------------
+
+
+def grpc_batch(port: int, message: Any, duration: float) -> tuple[float, int]:
+    """Sequential DecideBatch calls for ``duration`` s (after one warm-up call): seconds per call, calls."""
+    import grpc
+
+    from strata.api.strata.v1 import decision_pb2 as pb
+
+    payload = message.SerializeToString()
+    with grpc.insecure_channel(
+        f"127.0.0.1:{port}", options=[("grpc.max_receive_message_length", 64 << 20)]
+    ) as channel:
+        stub = channel.unary_unary("/strata.v1.DecisionService/DecideBatch")
+        response = pb.DecideBatchResponse.FromString(stub(payload, timeout=60))
+        failed = [r for r in response.results if r.HasField("error")]
+        if failed:
+            raise SystemExit(f"DecideBatch: {len(failed)} errors, first: {failed[0].error}")
+        timings = []
+        stop_at = time.monotonic() + duration
+        while time.monotonic() < stop_at:
+            began = time.perf_counter()
+            stub(payload, timeout=60)
+            timings.append(time.perf_counter() - began)
+    return statistics.median(timings), len(timings)
+
+
+def in_process_batch(message: Any, repeats: int, profile: bool) -> dict[str, float]:
+    """CPU seconds of each part of the batch path in this process, medians of ``repeats``."""
+    from strata.decisions import DecisionService
+    from strata.rulefiles.loader import load_paths
+    from strata.transport import convert
+
+    rules, _ = load_paths([RULES_DIR])
+    service = DecisionService.from_files(rules)
+    parts: dict[str, list[float]] = {"parse": [], "decide": [], "to_proto": [], "serialize": []}
+    payload = message.SerializeToString()
+    for _ in range(repeats + 1):
+        t0 = time.process_time()
+        parsed = type(message).FromString(payload)
+        requests = [convert.decide_request(item) for item in parsed.requests]
+        t1 = time.process_time()
+        results = service.decide_batch(requests)
+        t2 = time.process_time()
+        response = convert.batch_response(results)
+        t3 = time.process_time()
+        response.SerializeToString()
+        t4 = time.process_time()
+        for key, value in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+            parts[key].append(value)
+    if any(isinstance(result, Exception) for result in results):
+        raise SystemExit(f"in-process batch failed: {next(r for r in results if isinstance(r, Exception))}")
+    if profile:
+        profiler = cProfile.Profile()
+        profiler.enable()
+        convert.batch_response(service.decide_batch([convert.decide_request(i) for i in message.requests]))
+        profiler.disable()
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(25)
+        print(out.getvalue())
+    return {key: statistics.median(values[1:]) for key, values in parts.items()}
+
+
+def py_spy(pid: int, warmup: float, duration: float, tmp: str) -> subprocess.Popen[bytes]:
+    """py-spy (if installed next to this Python) sampling the server during the measured seconds."""
+    command = [
+        str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid), "--format", "raw",
+        "--rate", "200", "--gil", "--duration", str(int(duration)), "--nonblocking", "--output",
+        str(Path(tmp) / "py-spy.txt"),
+    ]  # fmt: skip
+    return subprocess.Popen(
+        ["sh", "-c", f"sleep {warmup} && exec {' '.join(command)}"], stdout=subprocess.DEVNULL
+    )
+
+
+def print_py_spy(path: Path, top: int = 25) -> None:
+    """Functions by the share of the server's samples they are on the stack (inclusive) and on top (self)."""
+    inclusive: dict[str, int] = {}
+    own: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        count = int(count_text)
+        frames = [re.sub(r" \((?:.*/)?([^/:)]*)[^)]*\)$", r" (\1)", frame) for frame in stack.split(";")]
+        total += count
+        for frame in set(frames):
+            inclusive[frame] = inclusive.get(frame, 0) + count
+        own[frames[-1]] = own.get(frames[-1], 0) + count
+    print(
+        f"\npy-spy --gil, Strata's process during gRPC Decide: {total} samples of the thread holding the GIL"
+    )
+    for title, counts in (("inclusive", inclusive), ("self", own)):
+        print(f"  {title}:")
+        for frame, count in sorted(counts.items(), key=lambda item: -item[1])[:top]:
+            print(f"    {count / max(total, 1):6.1%}  {frame}")
+
+
+# main ------------------------------------------------------------------------
+
+
+def table(rows: list[list[str]], header: list[str]) -> str:
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---:" if i else "---" for i in range(len(header))) + "|",
+    ]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per load run")
+    parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each")
+    parser.add_argument("--batch", type=int, default=BATCH_SIZE, help="inline profiles per DecideBatch")
+    parser.add_argument("--profile", action="store_true", help="cProfile the in-process batch path")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of the four load runs, alternated")
+    parser.add_argument("--py-spy", action="store_true", help="py-spy the server during gRPC Decide")
+    parser.add_argument("--serve-grpc-echo", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_grpc_echo:
+        run_grpc_echo(args.serve_grpc_echo)
+        return
+
+    began = time.monotonic()
+    print(f"load average at start: {os.getloadavg()[0]:.2f} ({os.cpu_count()} cores)", flush=True)
+    one = profiles(1)[0]
+    body_json = __import__("json").dumps(decide_body(one)).encode()
+    decide_payload = decide_bytes(one)
+    results: list[Result] = []
+    w, d = args.warmup, args.duration
+
+    batch = batch_message(args.batch)
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as servers:
+        # All servers stay up for the whole run, so that rounds alternate floor and Strata.
+        echo_port, rest_echo_port, grpc_port, http_port = (free_port() for _ in range(4))
+        servers.enter_context(
+            started([sys.executable, __file__, "--serve-grpc-echo", str(echo_port)], [echo_port])
+        )
+        servers.enter_context(
+            started(gunicorn_command(rest_echo_port, "service_bench:create_echo_app()"), [rest_echo_port])
+        )
+        env = {"STRATA_DATABASE_URL": f"sqlite:///{tmp}/strata.db", "STRATA_RULES_DIR": str(RULES_DIR)}
+        command = [
+            sys.executable, "-m", "strata", "serve", "--migrate", "--rest", "gunicorn",
+            "--grpc-port", str(grpc_port), "--http-port", str(http_port),
+        ]  # fmt: skip
+        strata = servers.enter_context(started(command, [grpc_port, http_port], env))
+        decide = "/strata.v1.DecisionService/Decide"
+        runs: list[tuple[str, Callable[[], Any]]] = [
+            (
+                "gRPC echo",
+                lambda: grpc_load("gRPC echo", echo_port, "/bench.Echo/Echo", decide_payload, w, d),
+            ),
+            ("gRPC Decide", lambda: grpc_load("gRPC Decide", grpc_port, decide, decide_payload, w, d)),
+            ("REST echo", lambda: rest_load("REST echo", rest_echo_port, body_json, w, d)),
+            ("REST Decide", lambda: rest_load("REST Decide", http_port, body_json, w, d)),
+        ]
+        for round_ in range(args.rounds):
+            for name, run in runs:
+                spy = None
+                if args.py_spy and round_ == 0 and name == "gRPC Decide":
+                    spy = py_spy(strata.pid, w, d, tmp)
+                result = asyncio.run(run())
+                print(
+                    f"  round {round_ + 1}, {name}: {result.rate:,.0f} req/s, p99 {result.percentile(99):.1f} ms",
+                    flush=True,
+                )
+                results.append(result)
+                if spy is not None:
+                    spy.wait()
+                    print_py_spy(Path(tmp) / "py-spy.txt")
+        per_call, calls = grpc_batch(grpc_port, batch, d)
+    results = [merge([r for r in results if r.name == name]) for name, _ in runs]
+    parts = in_process_batch(batch, 5, args.profile)
+
+    print()
+    rows = []
+    for r in results:
+        rows.append(
+            [r.name, f"{r.rate:,.0f}", f"{r.percentile(50):.1f}", f"{r.percentile(99):.1f}", str(r.errors)]
+        )
+    print(table(rows, ["run", "req/s", "p50 ms", "p99 ms", "errors"]))
+    print()
+    by_name = {r.name: r for r in results}
+    rows = []
+    for transport in ("gRPC", "REST"):
+        strata, echo = by_name[f"{transport} Decide"], by_name[f"{transport} echo"]
+        rate, p99 = strata.rate / echo.rate, strata.percentile(99) / echo.percentile(99)
+        rows.append([
+            transport, f"{rate:.0%}", "met" if rate >= 0.7 else "missed",
+            f"{p99:.2f}x", "met" if p99 <= 2 else "missed",
+        ])  # fmt: skip
+    print(table(rows, ["Decide vs echo", "req/s ratio", ">= 70%", "p99 ratio", "<= 2x"]))
+    print()
+    n = args.batch
+    total = sum(parts.values())
+    rows = [
+        ["gRPC DecideBatch (server, wall)", f"{per_call * 1000:.0f}", f"{n / per_call:,.0f}", f"{n * 4 / per_call:,.0f}"],
+        ["in process, all parts (CPU)", f"{total * 1000:.0f}", f"{n / total:,.0f}", f"{n * 4 / total:,.0f}"],
+    ]  # fmt: skip
+    for key, value in parts.items():
+        rows.append([f"  {key}", f"{value * 1000:.0f}", f"{n / value:,.0f}", f"{n * 4 / value:,.0f}"])
+    print(
+        f"DecideBatch of {n} inline profiles x 4 decisions ({calls} calls over gRPC); target 50,000 users/s"
+    )
+    print(table(rows, ["path", "ms per batch", "users/s", "decisions/s"]))
+    print(f"\nload average at end: {os.getloadavg()[0]:.2f}; {time.monotonic() - began:.0f} s in all")
+
+
+if __name__ == "__main__":
+    main()
