@@ -362,6 +362,21 @@ def print_py_spy(path: Path, top: int = 25) -> None:
             print(f"    {count / max(total, 1):6.1%}  {frame}")
 
 
+def print_batch(n: int, per_call: float | None, calls: int, parts: dict[str, float]) -> None:
+    k, total = len(KINDS), sum(parts.values())
+    rows = []
+    if per_call is not None:
+        rows.append(["gRPC DecideBatch (server, wall)", f"{per_call * 1000:.0f}", f"{n / per_call:,.0f}", f"{n * k / per_call:,.0f}"])  # fmt: skip
+    rows.append(
+        ["in process, all parts (CPU)", f"{total * 1000:.0f}", f"{n / total:,.0f}", f"{n * k / total:,.0f}"]
+    )
+    for key, value in parts.items():
+        rows.append([f"  {key}", f"{value * 1000:.1f}", f"{n / value:,.0f}", f"{n * k / value:,.0f}"])
+    print(f"DecideBatch of {n} inline profiles x {k} decisions ({','.join(KINDS)}; {calls} calls over gRPC)")
+    print("target: 50,000 user decisions/s on one core")
+    print(table(rows, ["path", "ms per batch", "users/s", "decisions/s"]))
+
+
 # main ------------------------------------------------------------------------
 
 
@@ -382,12 +397,20 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="cProfile the in-process batch path")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of the four load runs, alternated")
     parser.add_argument("--py-spy", action="store_true", help="py-spy the server during gRPC Decide")
+    parser.add_argument(
+        "--rulesets", default=",".join(KINDS), help="what each Decide asks for (default: the four kinds)"
+    )
+    parser.add_argument("--batch-only", action="store_true", help="only the in-process batch path")
     parser.add_argument("--serve-grpc-echo", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_grpc_echo:
         run_grpc_echo(args.serve_grpc_echo)
         return
 
+    KINDS[:] = args.rulesets.split(",")
+    if args.batch_only:
+        print_batch(args.batch, None, 0, in_process_batch(batch_message(args.batch), 5, args.profile))
+        return
     began = time.monotonic()
     print(f"load average at start: {os.getloadavg()[0]:.2f} ({os.cpu_count()} cores)", flush=True)
     one = profiles(1)[0]
@@ -459,18 +482,7 @@ def main() -> None:
         ])  # fmt: skip
     print(table(rows, ["Decide vs echo", "req/s ratio", ">= 70%", "p99 ratio", "<= 2x"]))
     print()
-    n = args.batch
-    total = sum(parts.values())
-    rows = [
-        ["gRPC DecideBatch (server, wall)", f"{per_call * 1000:.0f}", f"{n / per_call:,.0f}", f"{n * 4 / per_call:,.0f}"],
-        ["in process, all parts (CPU)", f"{total * 1000:.0f}", f"{n / total:,.0f}", f"{n * 4 / total:,.0f}"],
-    ]  # fmt: skip
-    for key, value in parts.items():
-        rows.append([f"  {key}", f"{value * 1000:.0f}", f"{n / value:,.0f}", f"{n * 4 / value:,.0f}"])
-    print(
-        f"DecideBatch of {n} inline profiles x 4 decisions ({calls} calls over gRPC); target 50,000 users/s"
-    )
-    print(table(rows, ["path", "ms per batch", "users/s", "decisions/s"]))
+    print_batch(args.batch, per_call, calls, parts)
     print(f"\nload average at end: {os.getloadavg()[0]:.2f}; {time.monotonic() - began:.0f} s in all")
 
 
