@@ -66,7 +66,7 @@ def check_deadline(deadline: float | None, stage: str) -> None:
 
 @dataclass(frozen=True)
 class DecisionRequest:
-    """One decision of one kind; ``ruleset`` empty means the kind's default."""
+    """One decision of one kind; ``ruleset`` empty means the kind's default; ``@3`` or ``@alias`` pins."""
 
     user_id: str = ""
     profile: Mapping[str, Any] | None = None
@@ -221,9 +221,29 @@ class DecisionService:
 
     @staticmethod
     def resolve(snapshot: Snapshot, name: str, field: str, kind: str | None = None) -> Served:
-        """A ruleset by name, or a kind's default; ``kind`` also checks the ruleset's kind."""
-        name = DEFAULT_RULESETS.get(name, name)
+        """A ruleset by name, or a kind's default; ``kind`` also checks the ruleset's kind.
+
+        ``name@3`` or ``name@stable`` pins a version by number or alias (a
+        kind may be pinned too: ``lifecycle@3``); unknown ones are not found.
+        """
+        name, at, ref = name.partition("@")
+        name = DEFAULT_RULESETS.get(name or kind or "", name)
         served = snapshot.rulesets.get(name)
+        if at:
+            if not ref:
+                raise InvalidArgument(
+                    f"name a version or an alias after {name + '@'!r}",
+                    [Problem("expected name@3 or name@stable", field=field)],
+                )
+            if snapshot.pins is None:
+                raise NotFound(
+                    f"ruleset {name!r} has no versions to pin: its rules are loaded from files",
+                    [Problem("unknown version", field=field)],
+                )
+            try:
+                served = snapshot.pins.pin(snapshot, name, ref)
+            except NotFound as exc:
+                raise NotFound(exc.message, [Problem(exc.problems[0].message, field=field)]) from None
         if served is None:
             raise NotFound(f"no ruleset named {name!r}", [Problem("unknown ruleset", field=field)])
         if kind is not None and served.compiled.kind != kind:

@@ -21,6 +21,10 @@ from strata.rulefiles.loader import RuleSet
 
 #: Why a version answered: it is the ruleset's active version.
 ACTIVE = "active"
+#: Why a version answered: the request named it (``name@3``, ``name@stable``).
+PINNED = "pinned"
+#: Why a version answered: the ruleset's traffic split put the user in an arm (``split:1``).
+SPLIT = "split"
 
 
 @dataclass(frozen=True)
@@ -36,12 +40,24 @@ class Served:
     reason: str | None = None
 
 
+class Pins(Protocol):
+    """Versions other than the active one, by number or alias (the registry's; files have none)."""
+
+    def pin(self, snapshot: Snapshot, name: str, ref: str) -> Served:
+        """``name`` at version ``ref`` (a number or an alias); raises ``NotFound``."""
+        ...
+
+
 @dataclass(frozen=True)
 class Snapshot:
-    """Rulesets by name, with the profile schema they were compiled against."""
+    """Rulesets by name, with the profile schema they were compiled against.
+
+    ``pins`` serves other versions than the active ones, when there are versions.
+    """
 
     schema: ProfileSchema
     rulesets: Mapping[str, Served]
+    pins: Pins | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "rulesets", MappingProxyType(dict(self.rulesets)))

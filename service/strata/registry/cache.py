@@ -79,6 +79,13 @@ class CompiledVersions:
             raise RuleFileError("the versions do not compile together", problems)
         return compiled
 
+    def compile_version(
+        self, name: str, version: int, dependencies: Mapping[str, CompiledRuleset[Any]]
+    ) -> CompiledRuleset[Any]:
+        """A stored version compiled against ``dependencies`` (a pinned version); raises ``RuleFileError``."""
+        with self._lock:
+            return self._compile(self._file(name, version), dependencies)
+
     def compile(
         self, rule_file: RuleFile, dependencies: Mapping[str, CompiledRuleset[Any]]
     ) -> CompiledRuleset[Any]:

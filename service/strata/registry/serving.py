@@ -12,12 +12,40 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping
 
-from strata.errors import StrataError, Unavailable
+from strata.errors import NotFound, Problem, StrataError, Unavailable
+from strata.registry.records import Head
 from strata.registry.service import Registry
-from strata.rulesets import ACTIVE, Served, Snapshot
+from strata.rulesets import ACTIVE, PINNED, Served, Snapshot
 
 log = logging.getLogger(__name__)
+
+
+class RegistryPins:
+    """Pinned versions as of one refresh: numbers up to the latest, and the aliases then.
+
+    An unknown name, number or alias fails without a query; a known version
+    is read and compiled once per replica (the registry's cache), against the
+    snapshot's versions of the rulesets it ``uses:``.
+    """
+
+    def __init__(self, registry: Registry, heads: Mapping[str, Head]) -> None:
+        self._registry = registry
+        self._heads = heads
+
+    def pin(self, snapshot: Snapshot, name: str, ref: str) -> Served:
+        head = self._heads.get(name)
+        if head is None:
+            raise NotFound(f"no ruleset named {name!r}", [Problem("unknown ruleset", field="ruleset")])
+        version = int(ref) if ref.isdigit() else head.aliases.get(ref)
+        if version is None or not 1 <= version <= head.latest_version:
+            what = "version" if ref.isdigit() else "alias"
+            raise NotFound(
+                f"ruleset {name!r} has no {what} {ref!r}", [Problem(f"unknown {what}", field="ruleset")]
+            )
+        dependencies = {dep: served.compiled for dep, served in snapshot.rulesets.items()}
+        return Served(self._registry.compiled.compile_version(name, version, dependencies), version, PINNED)
 
 
 class ActiveRulesets:
@@ -41,7 +69,12 @@ class ActiveRulesets:
                 marker = self._registry.marker()
                 if marker == self._marker:
                     return False
-                active = self._registry.active_versions()
+                heads = {head.name: head for head in self._registry.rulesets()}
+                active = {
+                    name: head.active_version
+                    for name, head in heads.items()
+                    if head.active_version is not None
+                }
                 compiled = self._registry.compiled.compile_set(active) if active != self._active else None
             except Unavailable as exc:
                 if not self._unreachable:  # say it once per outage, not on every poll
@@ -53,11 +86,14 @@ class ActiveRulesets:
                 self._marker = marker
                 return False
             self._unreachable, self._marker = False, marker
-            if compiled is None:
+            pins = RegistryPins(self._registry, heads)
+            if compiled is None:  # same active versions; aliases or latest versions may differ
+                self._snapshot = Snapshot(self._snapshot.schema, self._snapshot.rulesets, pins)
                 return False
             self._snapshot = Snapshot(
                 self._snapshot.schema,
                 {name: Served(compiled[name], version, ACTIVE) for name, version in active.items()},
+                pins,
             )
             self._active = active
         log.info("serving %s", ", ".join(f"{name}@{version}" for name, version in sorted(active.items())))

@@ -44,7 +44,9 @@ class ClassifyLifecycleRequest(_message.Message):
     sent inline with its own user_id.
     """
     ruleset: _builtins.str
-    """A lifecycle ruleset name; "lifecycle.duolingo" when empty."""
+    """A lifecycle ruleset name; "lifecycle.duolingo" when empty. May pin a
+    version: "lifecycle.duolingo@3", "lifecycle.duolingo@stable", "@3".
+    """
     @_builtins.property
     def profile(self) -> _struct_pb2.Struct:
         """Profile fields sent inline; they override the stored profile's fields."""
@@ -220,7 +222,8 @@ class DecideRequest(_message.Message):
     def rulesets(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The decisions wanted, in order: a kind ("lifecycle", "segment",
         "incentive", "intervention") for that kind's default ruleset, or a
-        ruleset name ("segment.rfm"). At least one.
+        ruleset name ("segment.rfm"), either optionally pinned to a version or
+        alias ("segment.rfm@2", "lifecycle@stable"). At least one.
         """
 
     @_builtins.property
@@ -315,8 +318,9 @@ class LifecycleDecision(_message.Message):
     """The ruleset that answered and the checksum of its content."""
     checksum: _builtins.str
     version: _builtins.int
-    """The ruleset version that answered and why that one (pinned, split arm,
-    active); absent until versions are served from the rule registry.
+    """The ruleset version that answered and why that one: "pinned" (the
+    request named it), "split:ARM" (the ruleset's traffic split put the user
+    in arm ARM, counted from 0), or "active"; absent for rules loaded from files.
     """
     version_reason: _builtins.str
     stage: _builtins.str

@@ -41,6 +41,15 @@ class DecisionServiceStub:
     Every request names a user (`user_id`, whose stored profile is loaded), or
     sends a `profile` inline, or both: inline fields override stored ones.
     Every response names the ruleset and content checksum that answered.
+
+    Pinning: every `ruleset` (and each entry of `rulesets`) may end in
+    `@VERSION` or `@ALIAS` to be judged by that version instead of the one the
+    registry would pick: "lifecycle.duolingo@3", "segment.rfm@stable", or a
+    kind, "lifecycle@3" (its default ruleset), or just "@3" in a single-kind
+    request. The answer then says version_reason "pinned". An unknown version
+    or alias is not_found. Without a pin, a ruleset's traffic split (when it
+    has one) picks the version by the user id ("split:ARM"), else the active
+    version answers ("active").
     """
 
     @_typing.overload
@@ -67,6 +76,15 @@ class DecisionServiceAsyncStub(DecisionServiceStub):
     Every request names a user (`user_id`, whose stored profile is loaded), or
     sends a `profile` inline, or both: inline fields override stored ones.
     Every response names the ruleset and content checksum that answered.
+
+    Pinning: every `ruleset` (and each entry of `rulesets`) may end in
+    `@VERSION` or `@ALIAS` to be judged by that version instead of the one the
+    registry would pick: "lifecycle.duolingo@3", "segment.rfm@stable", or a
+    kind, "lifecycle@3" (its default ruleset), or just "@3" in a single-kind
+    request. The answer then says version_reason "pinned". An unknown version
+    or alias is not_found. Without a pin, a ruleset's traffic split (when it
+    has one) picks the version by the user id ("split:ARM"), else the active
+    version answers ("active").
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -89,6 +107,15 @@ class DecisionServiceServicer(metaclass=_abc_1.ABCMeta):
     Every request names a user (`user_id`, whose stored profile is loaded), or
     sends a `profile` inline, or both: inline fields override stored ones.
     Every response names the ruleset and content checksum that answered.
+
+    Pinning: every `ruleset` (and each entry of `rulesets`) may end in
+    `@VERSION` or `@ALIAS` to be judged by that version instead of the one the
+    registry would pick: "lifecycle.duolingo@3", "segment.rfm@stable", or a
+    kind, "lifecycle@3" (its default ruleset), or just "@3" in a single-kind
+    request. The answer then says version_reason "pinned". An unknown version
+    or alias is not_found. Without a pin, a ruleset's traffic split (when it
+    has one) picks the version by the user id ("split:ARM"), else the active
+    version answers ("active").
     """
 
     @_abc_1.abstractmethod
