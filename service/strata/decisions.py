@@ -11,7 +11,9 @@ with the same errors. The order of work is deliberate:
    caller that has given up costs no evaluation;
 3. the merged profile is parsed once, however many decisions are asked for;
 4. every decision of one call sees one clock (``as_of``, or now);
-5. every answer names the ruleset version that made it, and why that one.
+5. every answer names the ruleset version that made it, and why that one:
+   pinned by the request (``name@3``), the user's arm of the ruleset's
+   traffic split (``split:1``, hashed from the user id), or the active one.
 
 Pure Python: no transport, no database imports.
 """
@@ -35,7 +37,7 @@ from strata.engine.facts import Clock
 from strata.errors import DeadlineExceeded, InvalidArgument, NotFound, Problem, ResourceExhausted, StrataError
 from strata.profiles import ProfileReader, check_same_user, parse_profile
 from strata.rulefiles.loader import RuleSet
-from strata.rulesets import FixedRulesets, RulesetSource, Served, Snapshot
+from strata.rulesets import ACTIVE, FixedRulesets, RulesetSource, Served, Snapshot
 
 #: The ruleset that answers a kind when a request names none.
 DEFAULT_RULESETS: Mapping[str, str] = {
@@ -166,7 +168,7 @@ class DecisionService:
             raise TypeError(
                 f"{served.compiled.name} answered a {type(decision).__name__}, not {result.__name__}"
             )
-        return Answer(decision, served.version, served.reason)
+        return Answer(decision, answers[0].version, answers[0].version_reason)
 
     # several kinds, many users -----------------------------------------------
 
@@ -253,6 +255,13 @@ class DecisionService:
             )
         return served
 
+    @staticmethod
+    def split(snapshot: Snapshot, served: Served, user_id: str) -> Served:
+        """The user's arm of the ruleset's traffic split, if it has one and the request pinned nothing."""
+        split = snapshot.splits.get(served.compiled.name) if served.reason == ACTIVE else None
+        arm = split.choose(user_id) if split is not None else None
+        return served if arm is None else arm
+
     def profile(
         self, user_id: str, inline: Mapping[str, Any] | None, deadline: float | None = None
     ) -> tuple[str, dict[str, Any]]:
@@ -293,6 +302,8 @@ class DecisionService:
         deadline: float | None,
     ) -> tuple[str, tuple[Answer[Decision], ...]]:
         user_id, raw = self.profile(user_id, inline, deadline)
+        if snapshot.splits:
+            rulesets = [self.split(snapshot, served, user_id) for served in rulesets]
         profile = parse_profile(snapshot.schema, raw)
         instant = as_of or self.now()
         clock = Clock.for_profile(instant if instant.tzinfo else instant.replace(tzinfo=dt.UTC), profile)

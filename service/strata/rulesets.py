@@ -12,12 +12,13 @@ Pure Python: no database, no transport.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Protocol
 
 from strata.engine import CompiledRuleset, ProfileSchema
 from strata.rulefiles.loader import RuleSet
+from strata.splits import Split
 
 #: Why a version answered: it is the ruleset's active version.
 ACTIVE = "active"
@@ -40,6 +41,19 @@ class Served:
     reason: str | None = None
 
 
+@dataclass(frozen=True)
+class SplitServed:
+    """A ruleset's traffic split with each arm's version compiled (``arms[i]`` for arm ``i``)."""
+
+    split: Split
+    arms: tuple[Served, ...]
+
+    def choose(self, user_id: str) -> Served | None:
+        """The user's arm's version, or None (outside the coverage: the active version answers)."""
+        arm = self.split.arm(user_id)
+        return None if arm is None else self.arms[arm]
+
+
 class Pins(Protocol):
     """Versions other than the active one, by number or alias (the registry's; files have none)."""
 
@@ -52,15 +66,18 @@ class Pins(Protocol):
 class Snapshot:
     """Rulesets by name, with the profile schema they were compiled against.
 
-    ``pins`` serves other versions than the active ones, when there are versions.
+    ``pins`` serves other versions than the active ones, when there are
+    versions; ``splits`` are the rulesets whose traffic is split between versions.
     """
 
     schema: ProfileSchema
     rulesets: Mapping[str, Served]
     pins: Pins | None = None
+    splits: Mapping[str, SplitServed] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "rulesets", MappingProxyType(dict(self.rulesets)))
+        object.__setattr__(self, "splits", MappingProxyType(dict(self.splits)))
 
     @classmethod
     def of_files(cls, rules: RuleSet) -> Snapshot:

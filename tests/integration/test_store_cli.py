@@ -28,7 +28,7 @@ def test_migrate_generate_import_and_get(database_url: str, tmp_path: Path, sche
     assert before.returncode == 2 and "run `strata db migrate`" in before.stderr
 
     migrated = strata(database_url, "db", "migrate")
-    assert migrated.returncode == 0 and "is at revision 0002" in migrated.stdout, migrated.stderr
+    assert migrated.returncode == 0 and "is at revision 0003" in migrated.stdout, migrated.stderr
 
     users = tmp_path / "users.jsonl"
     generated = strata(

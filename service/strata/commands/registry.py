@@ -1,4 +1,4 @@
-"""``strata rules publish|list|versions|diff|activate|rollback|alias`` and ``strata audit``.
+"""``strata rules publish|list|versions|diff|activate|rollback|alias|split`` and ``strata audit``.
 
 The rule registry from a terminal, working directly on the database named by
 STRATA_DATABASE_URL (like ``strata db``), through the same use cases as the
@@ -21,6 +21,7 @@ from strata.registry.records import Head
 from strata.registry.service import Registry
 from strata.registry.store import RegistryStore
 from strata.rulefiles.loader import load_schema
+from strata.splits import Split
 
 
 def _login() -> str:
@@ -152,6 +153,42 @@ def alias(name: str, alias: str, version: int, expected_revision: int, actor: st
 
 
 @click.command()
+@click.argument("name")
+@click.option(
+    "--versions", "arms", help="the arms, VERSION:WEIGHT,... such as 3:0.5,4:0.5 (weights add up to 1)"
+)
+@click.option("--seed", default="", help="the hashing salt (GrowthBook's experiment seed); NAME when empty")
+@click.option(
+    "--coverage", type=float, default=1.0, show_default=True, help="the share of users in the split"
+)
+@click.option("--end", is_flag=True, help="end the split: every user gets the active version")
+@_revision
+@_actor
+def split(
+    name: str, arms: str | None, seed: str, coverage: float, end: bool, expected_revision: int, actor: str
+) -> None:
+    """Split NAME's traffic between versions by a hash of the user id (GrowthBook v2), or --end it.
+
+    Users outside the coverage get the active version; a request that pins a
+    version (name@3) is not split.
+    """
+    if end == bool(arms):
+        raise click.UsageError("give either --versions or --end")
+    with reported_errors():
+        registry = _registry()
+        if end:
+            head = registry.end_split(name, expected_revision, actor)
+            out.print(f"{name}: no split (revision {head.revision})", markup=False)
+            return
+        chosen = Split.parse(arms or "", seed or name, coverage)
+        head = registry.set_split(name, chosen, expected_revision, actor)
+    out.print(
+        f"{name}: split {chosen.arms} seed={chosen.seed} coverage={chosen.coverage!r} (revision {head.revision})",
+        markup=False,
+    )
+
+
+@click.command()
 @click.option("--ruleset", default="", help="only this ruleset's changes")
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
 @click.option("--before", type=int, help="only entries older than this id (to page back)")
@@ -177,4 +214,4 @@ def audit(ruleset: str, limit: int, before: int | None) -> None:
 
 
 #: The subcommands of ``strata rules`` that work on the registry.
-REGISTRY_COMMANDS = (publish, list_rulesets, versions, diff, activate, rollback, alias)
+REGISTRY_COMMANDS = (publish, list_rulesets, versions, diff, activate, rollback, alias, split)

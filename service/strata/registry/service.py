@@ -40,6 +40,7 @@ from strata.registry.store import RegistryStore
 from strata.rulefiles.casetests import CaseResult, run_cases
 from strata.rulefiles.loader import RuleFile, parse_rule_file
 from strata.rulefiles.yamldoc import MAX_FILE_BYTES
+from strata.splits import Split
 
 MAX_NOTE_CHARS = 2000
 MAX_AUDIT_PAGE = 1000
@@ -246,6 +247,46 @@ class Registry:
         if previous == version:
             return head
         if not self._store.set_alias(name, alias, version, expected_revision, actor, previous):
+            raise _conflict(name, expected_revision, self.head(name).revision)
+        return self.head(name)
+
+    def splits(self) -> dict[str, Split]:
+        """Ruleset name -> its traffic split, for every ruleset that has one."""
+        return self._store.splits()
+
+    def split(self, name: str) -> Split | None:
+        self.head(name)
+        return self._store.splits().get(name)
+
+    def set_split(self, name: str, split: Split, expected_revision: int, actor: str) -> Head:
+        """Split ``name``'s traffic between versions (or change its split).
+
+        Every arm's version must exist and compile with the active versions
+        of the rulesets it uses. Users outside the coverage get the active version.
+        """
+        head = self._current(name, expected_revision)
+        active = self._store.active_versions()
+        for index, version in enumerate(split.versions):
+            self.version(name, version)
+            try:
+                self.compiled.compile_set({**active, name: version})
+            except RuleFileError as exc:
+                raise FailedPrecondition(
+                    f"{source_name(name, version)} does not compile with the active rulesets",
+                    [Problem(problem.message, field=f"versions.{index}") for problem in exc.problems],
+                ) from None
+        if self._store.splits().get(name) == split:
+            return head
+        if not self._store.set_split(name, split, expected_revision, actor):
+            raise _conflict(name, expected_revision, self.head(name).revision)
+        return self.head(name)
+
+    def end_split(self, name: str, expected_revision: int, actor: str) -> Head:
+        """End ``name``'s split: every user gets the active version again."""
+        head = self._current(name, expected_revision)
+        if name not in self._store.splits():
+            return head
+        if not self._store.set_split(name, None, expected_revision, actor):
             raise _conflict(name, expected_revision, self.head(name).revision)
         return self.head(name)
 

@@ -17,7 +17,8 @@ from collections.abc import Mapping
 from strata.errors import NotFound, Problem, StrataError, Unavailable
 from strata.registry.records import Head
 from strata.registry.service import Registry
-from strata.rulesets import ACTIVE, PINNED, Served, Snapshot
+from strata.rulesets import ACTIVE, PINNED, SPLIT, Served, Snapshot, SplitServed
+from strata.splits import Split
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ class ActiveRulesets:
         self._snapshot = Snapshot(registry.compiled.schema, {})
         self._active: dict[str, int] = {}
         self._marker: int | None = None
+        self._splits: dict[str, Split] = {}
         self._unreachable = False
         self._lock = threading.Lock()  # one refresh at a time; readers never wait
 
@@ -76,6 +78,13 @@ class ActiveRulesets:
                     if head.active_version is not None
                 }
                 compiled = self._registry.compiled.compile_set(active) if active != self._active else None
+                splits = self._registry.splits()
+                rulesets = (
+                    self._snapshot.rulesets
+                    if compiled is None
+                    else {name: Served(compiled[name], version, ACTIVE) for name, version in active.items()}
+                )
+                served_splits = self._serve_splits(rulesets, splits)
             except Unavailable as exc:
                 if not self._unreachable:  # say it once per outage, not on every poll
                     log.warning("%s (%s); serving the rulesets loaded before", exc, exc.__cause__)
@@ -87,14 +96,39 @@ class ActiveRulesets:
                 return False
             self._unreachable, self._marker = False, marker
             pins = RegistryPins(self._registry, heads)
-            if compiled is None:  # same active versions; aliases or latest versions may differ
-                self._snapshot = Snapshot(self._snapshot.schema, self._snapshot.rulesets, pins)
+            self._snapshot = Snapshot(self._snapshot.schema, rulesets, pins, served_splits)
+            changed = compiled is not None or splits != self._splits
+            self._active, self._splits = active, splits
+            if not changed:  # same versions answer; aliases or latest versions may differ
                 return False
-            self._snapshot = Snapshot(
-                self._snapshot.schema,
-                {name: Served(compiled[name], version, ACTIVE) for name, version in active.items()},
-                pins,
-            )
-            self._active = active
         log.info("serving %s", ", ".join(f"{name}@{version}" for name, version in sorted(active.items())))
+        for name, split in sorted(splits.items()):
+            log.info("splitting %s: %s seed=%s coverage=%r", name, split.arms, split.seed, split.coverage)
         return True
+
+    def _serve_splits(
+        self, rulesets: Mapping[str, Served], splits: Mapping[str, Split]
+    ) -> dict[str, SplitServed]:
+        """Each split with its arms compiled against the active versions; one that fails is skipped."""
+        dependencies = {name: served.compiled for name, served in rulesets.items()}
+        served: dict[str, SplitServed] = {}
+        for name, split in splits.items():
+            if name not in rulesets:
+                log.error("the split of %s is ignored: the ruleset has no active version", name)
+                continue
+            try:
+                arms = tuple(
+                    Served(
+                        self._registry.compiled.compile_version(name, version, dependencies),
+                        version,
+                        f"{SPLIT}:{arm}",
+                    )
+                    for arm, version in enumerate(split.versions)
+                )
+            except Unavailable:
+                raise
+            except StrataError as exc:
+                log.error("the split of %s is ignored: %s", name, exc)
+                continue
+            served[name] = SplitServed(split, arms)
+        return served

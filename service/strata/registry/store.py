@@ -23,13 +23,14 @@ from sqlalchemy import Connection, Engine, Row, func, insert, select, text, upda
 from sqlalchemy.dialects import postgresql, sqlite
 
 from strata.registry.records import AuditRecord, Head, VersionRecord
-from strata.store.models import ALIASES, AUDIT_LOG, RULESET_HEADS, RULESET_VERSIONS
+from strata.splits import Split
+from strata.store.models import ALIASES, AUDIT_LOG, RULESET_HEADS, RULESET_VERSIONS, SPLITS
 from strata.store.sql import connect, utc
 
 #: The Postgres notification channel a change to any head is announced on.
 CHANNEL = "strata_registry"
 
-_V, _H, _A, _L = RULESET_VERSIONS, RULESET_HEADS, ALIASES, AUDIT_LOG
+_V, _H, _A, _L, _S = RULESET_VERSIONS, RULESET_HEADS, ALIASES, AUDIT_LOG, SPLITS
 _LISTED = (_V.c.name, _V.c.version, _V.c.kind, _V.c.checksum, _V.c.author, _V.c.created_at, _V.c.note)
 
 
@@ -117,6 +118,14 @@ class RegistryStore:
         with self._connect() as connection:
             return {row.name: row.active_version for row in connection.execute(query)}
 
+    def splits(self) -> dict[str, Split]:
+        """Ruleset name -> its traffic split, for every ruleset that has one."""
+        with self._connect() as connection:
+            return {
+                row.name: Split.parse(row.arms, row.seed, row.coverage)
+                for row in connection.execute(select(_S))
+            }
+
     def activations(self, name: str) -> list[AuditRecord]:
         """The ruleset's activations and rollbacks, oldest first: its history of active versions."""
         query = (
@@ -193,6 +202,22 @@ class RegistryStore:
                 return False
             connection.execute(statement)
             self._record(connection, dt.datetime.now(dt.UTC), actor, "alias", name, previous, version, alias)
+        return True
+
+    def set_split(self, name: str, split: Split | None, expected_revision: int, actor: str) -> bool:
+        """Set, change or (``None``) end the split if the head is still at ``expected_revision``."""
+        with self._connect(write=True) as connection:
+            if not self._bump(connection, name, expected_revision):
+                return False
+            connection.execute(_S.delete().where(_S.c.name == name))
+            if split is not None:
+                connection.execute(
+                    insert(_S).values(name=name, arms=split.arms, seed=split.seed, coverage=split.coverage)
+                )
+            detail = (
+                "ended" if split is None else f"{split.arms} seed={split.seed} coverage={split.coverage!r}"
+            )
+            self._record(connection, dt.datetime.now(dt.UTC), actor, "split", name, None, None, detail)
         return True
 
     def _bump(self, connection: Connection, name: str, expected: int, **values: Any) -> bool:

@@ -167,7 +167,21 @@ class Alias(Base):
     version: Mapped[int] = mapped_column(Integer())
 
 
-AUDIT_ACTIONS = ("publish", "activate", "rollback", "alias")
+class Split(Base):
+    """A ruleset's traffic split: weighted versions (``3:0.5,4:0.5``), a hashing seed and a coverage."""
+
+    __tablename__ = "ruleset_splits"
+    __table_args__ = (
+        ForeignKeyConstraint(["name"], ["ruleset_heads.name"], name="fk_ruleset_splits_name_ruleset_heads"),
+    )
+
+    name: Mapped[str] = mapped_column(primary_key=True)
+    arms: Mapped[str]
+    seed: Mapped[str]
+    coverage: Mapped[float] = mapped_column(Double())
+
+
+AUDIT_ACTIONS = ("publish", "activate", "rollback", "alias", "split")
 
 
 class AuditEntry(Base):
@@ -209,5 +223,6 @@ class ApiToken(Base):
 RULESET_VERSIONS = cast(Table, RulesetVersion.__table__)
 RULESET_HEADS = cast(Table, RulesetHead.__table__)
 ALIASES = cast(Table, Alias.__table__)
+SPLITS = cast(Table, Split.__table__)
 AUDIT_LOG = cast(Table, AuditEntry.__table__)
 API_TOKENS = cast(Table, ApiToken.__table__)
