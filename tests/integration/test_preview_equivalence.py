@@ -23,7 +23,7 @@ from strata.engine.decision import LifecycleDecision, SegmentDecision
 from strata.engine.schema import ProfileSchema
 from strata.errors import DeadlineExceeded, RuleFileError
 from strata.preview import Version, run_preview
-from strata.preview.classify import RulesetNotCompilable, SqlScope, ruleset_case
+from strata.preview.classify import RulesetNotCompilable, SqlScope, outcomes, ruleset_case
 from strata.preview.dialects import dialect_for
 from strata.rulefiles.loader import compile_rule_file, load_paths, load_schema, parse_rule_file
 from strata.store import ProfileStore, make_engine, migrate
@@ -38,6 +38,8 @@ from tests.integration.preview_cases import (
     edge_profiles,
     lifecycle_file,
 )
+
+pytestmark = pytest.mark.filterwarnings("error::sqlalchemy.exc.SAWarning")  # e.g. an accidental cross join
 
 POPULATION = 3000
 CLASSIFYING = ["lifecycle.duolingo", "lifecycle.journey", "segment.pyramid", "segment.rfm"]
@@ -95,11 +97,10 @@ def sql_classes(
     """Each profile's class under ``ruleset``, computed by the compiled CASE in the database."""
     dialect = dialect_for(engine.dialect.name, as_of)
     case = ruleset_case(ruleset, SqlScope(dialect, ruleset.schema), "t")
-    query = sa.select(PROFILES.c.user_id, case).select_from(dialect.from_clause())
-    if where is not None:
-        query = query.where(where)
+    query = dialect.select(PROFILES.c.user_id, case, where=where)
+    classes = outcomes(ruleset)
     with dialect.session(engine, 60) as connection:
-        return {user_id: cls for user_id, cls in connection.execute(query)}
+        return {user_id: classes[index] for user_id, index in connection.execute(query)}
 
 
 def assert_same_classes(

@@ -135,16 +135,19 @@ class _RulesetCompiler:
     def condition(self, rule: str, path: str, text: str) -> SqlExpr | None:
         return self.compiled(rule, path, lambda: self.compiler.condition(parse(text, self.types)))
 
-    def first_match(self, rules: list[tuple[str, str, str, str]], default: str) -> SqlExpr:
-        """``CASE`` over (rule id, field path, condition text, result) in order, else ``default``."""
+    def first_match(
+        self, rules: list[tuple[str, str, str, str]], default: str, classes: list[str]
+    ) -> SqlExpr:
+        """``CASE`` over (rule id, field path, condition text, result) in order, else ``default``;
+        it yields the result's index in ``classes`` (grouping by small integers is cheaper than by text)."""
         whens = []
         for rule, path, text, result in rules:
             condition = self.condition(rule, path, text)
             if condition is not None:
-                whens.append((condition, sa.literal(result, sa.Text())))
+                whens.append((condition, classes.index(result)))
         if self.fallbacks:
             raise RulesetNotCompilable(self.fallbacks)
-        return sa.case(*whens, else_=sa.literal(default, sa.Text()))
+        return sa.case(*whens, else_=classes.index(default))
 
 
 def _score(compiler: ExpressionCompiler, spec: ScoreSpec, value: Sql) -> SqlExpr:
@@ -166,7 +169,9 @@ def outcomes(ruleset: CompiledRuleset[Any]) -> list[str]:
 
 
 def ruleset_case(ruleset: CompiledRuleset[Any], scope: SqlScope, key: str) -> SqlExpr:
-    """The class of each profile under ``ruleset``, as SQL; ``key`` keeps its shared values apart.
+    """The class of each profile under ``ruleset``, as SQL: its index in ``outcomes(ruleset)``.
+
+    ``key`` keeps this ruleset's shared values (its scores) apart from another's.
 
     Raises ``RulesetNotCompilable`` listing every rule outside the subset.
     """
@@ -174,7 +179,7 @@ def ruleset_case(ruleset: CompiledRuleset[Any], scope: SqlScope, key: str) -> Sq
         spec = ruleset.spec
         compiler = _RulesetCompiler(ruleset, scope, {})
         rules = [(r.id, f"stages.{i}.when", r.when, r.result) for i, r in enumerate(spec.stages)]
-        return compiler.first_match(rules, spec.default.stage)
+        return compiler.first_match(rules, spec.default.stage, ruleset.outcomes())
     if isinstance(ruleset, SegmentRuleset):
         segment_spec = ruleset.spec
         compiler = _RulesetCompiler(ruleset, scope, {})
@@ -196,7 +201,7 @@ def ruleset_case(ruleset: CompiledRuleset[Any], scope: SqlScope, key: str) -> Sq
 
         compiler.add("scores", Record(score), scores_type(list(segment_spec.scores)))
         rules = [(r.id, f"segments.{i}.when", r.when, r.result) for i, r in enumerate(segment_spec.segments)]
-        return compiler.first_match(rules, segment_spec.default.segment)
+        return compiler.first_match(rules, segment_spec.default.segment, ruleset.outcomes())
     raise ValueError(
         f"a {ruleset.kind} ruleset does not classify profiles; previews need one of {CLASSIFYING_KINDS}"
     )

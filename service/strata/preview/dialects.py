@@ -49,12 +49,14 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import FromClause
+from sqlalchemy.sql.util import ClauseAdapter
 
 from strata.engine.facts import zone_named
 from strata.store.models import PROFILES
 
 SqlExpr = ColumnElement[Any]
 
+_SHARED = "shared"  # SQLite: the subquery computing the shared per-row values
 _SEPARATOR = '", "'  # between the elements of a JSON array of strings, as Postgres prints jsonb
 _UTC_TEXT = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores instants in SQLite (UTC, no offset)
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -84,13 +86,16 @@ class SqlDialect(ABC):
     def __init__(self, as_of: dt.datetime) -> None:
         self.as_of = as_of.astimezone(dt.UTC)
 
-    def from_clause(self) -> FromClause:
-        """The profiles table, joined with whatever per-row values the rules share."""
-        return PROFILES
+    @abstractmethod
+    def select(self, *columns: SqlExpr, where: SqlExpr | None = None) -> sa.Select[Any]:
+        """``SELECT columns FROM profiles [WHERE where]``, plus whatever computes the per-row
+        values the rules share. Columns and condition go through here, not onto the result:
+        on SQLite they are rewritten to read the subquery of shared values."""
 
+    @abstractmethod
     def shared(self, key: str, build: Callable[[], SqlExpr], type_: Any) -> SqlExpr:
-        """A per-row value that several rules read; ``key`` names it (same key, same value)."""
-        return build()
+        """A per-row value that several rules read, computed once per row; ``key`` names it
+        (same key, same value) and ``build`` makes its expression the first time."""
 
     # -- calendar --------------------------------------------------------------------
 
@@ -203,6 +208,14 @@ class SqlDialect(ABC):
         """A connection in one read-only snapshot whose statements stop after ``timeout_s``."""
 
 
+def _reads(expr: SqlExpr, columns: dict[str, SqlExpr]) -> Iterator[str]:
+    """The shared values an expression reads (by identity of the column objects that read them)."""
+    names = {id(column): name for name, column in columns.items()}
+    for element in visitors.iterate(expr):
+        if id(element) in names:
+            yield names[id(element)]
+
+
 @dataclass(frozen=True)
 class _Shared:
     """A per-row value computed in FROM: its expression, type, and dependency level."""
@@ -259,20 +272,17 @@ class PostgresDialect(SqlDialect):
         """
         if key not in self._values:
             expr = build()
-            read = [self._values[name].level for name in self._reads(expr)]
+            read = [self._values[name].level for name in _reads(expr, self._columns)]
             value = _Shared(key, expr, type_, 1 + max(read, default=0))
             self._values[key] = value
             self._columns[key] = sa.literal_column(f"{value.item}.{key}", type_)
         return self._columns[key]
 
-    def _reads(self, expr: SqlExpr) -> Iterator[str]:
-        """The shared values an expression reads (by identity of their column objects)."""
-        names = {id(column): name for name, column in self._columns.items()}
-        for element in visitors.iterate(expr):
-            if id(element) in names:
-                yield names[id(element)]
+    def select(self, *columns: SqlExpr, where: SqlExpr | None = None) -> sa.Select[Any]:
+        query = sa.select(*columns).select_from(self._from_clause())
+        return query if where is None else query.where(where)
 
-    def from_clause(self) -> FromClause:
+    def _from_clause(self) -> FromClause:
         joined: FromClause = PROFILES
         for level in sorted({value.level for value in self._values.values()}):
             values = [value for value in self._values.values() if value.level == level]
@@ -288,8 +298,7 @@ class PostgresDialect(SqlDialect):
         return func.timezone(PROFILES.c.timezone, instant)
 
     def today(self) -> SqlExpr:
-        # Not shared: a zone conversion (0.2 us) is cheaper than the FROM level it would add.
-        return func.date(self._local(self._as_of()))
+        return self.shared("today", lambda: func.date(self._local(self._as_of())), sa.Date())
 
     def local_date(self, instant: SqlExpr) -> SqlExpr:
         return func.date(self._local(instant))
@@ -341,14 +350,14 @@ class PostgresDialect(SqlDialect):
         every zone's local today is the UTC day before, the same day or the day after,
         so the three answers are literals and a comparison picks one."""
         utc_today = self.as_of.date()
-        branches = [
-            (
-                self.today() == utc_today + dt.timedelta(days=offset),
-                (utc_today + dt.timedelta(days=offset - days)).isoformat(),
-            )
+        answers = {
+            utc_today + dt.timedelta(days=offset): (utc_today + dt.timedelta(days=offset - days)).isoformat()
             for offset in (0, 1, -1)
-        ]
-        return sa.case(*branches, else_=sa.cast(self.days_ago(days), sa.Text())).collate("C")
+        }
+        # CASE today WHEN ... (not CASE WHEN today = ...): today is computed once
+        return sa.case(answers, value=self.today(), else_=sa.cast(self.days_ago(days), sa.Text())).collate(
+            "C"
+        )
 
     def active_latest_on_or_before(self, days: int) -> SqlExpr:
         return self._element(self.active_count_on_or_before(days))
@@ -495,6 +504,39 @@ class SqliteDialect(SqlDialect):
     name = "sqlite"
     exact_decimals = False
 
+    def __init__(self, as_of: dt.datetime) -> None:
+        super().__init__(as_of)
+        self._values: dict[str, SqlExpr] = {}  # computed in the subquery
+        self._columns: dict[str, SqlExpr] = {}  # the columns that read them
+        self._inline: dict[str, SqlExpr] = {}  # built on shared values: left in place
+
+    def shared(self, key: str, build: Callable[[], SqlExpr], type_: Any) -> SqlExpr:
+        """Values that read only the profile are computed once per row in one subquery,
+        ``(SELECT profiles.*, <values> FROM profiles LIMIT -1) AS shared`` (the LIMIT keeps
+        SQLite from flattening it back into every reader). Values built on shared ones are
+        cheap arithmetic on them and stay where they are read."""
+        if key in self._columns:
+            return self._columns[key]
+        if key not in self._inline:
+            expr = build()
+            if any(True for _ in _reads(expr, self._columns)):
+                self._inline[key] = expr
+            else:
+                self._values[key] = expr
+                self._columns[key] = sa.literal_column(f"{_SHARED}.{key}", type_)
+                return self._columns[key]
+        return self._inline[key]
+
+    def select(self, *columns: SqlExpr, where: SqlExpr | None = None) -> sa.Select[Any]:
+        if not self._values:
+            query = sa.select(*columns).select_from(PROFILES)
+            return query if where is None else query.where(where)
+        values = [expr.label(key) for key, expr in self._values.items()]
+        rows = sa.select(PROFILES, *values).limit(-1).subquery(_SHARED)
+        adapter = ClauseAdapter(rows)  # profiles.x -> shared.x in what reads the subquery
+        query = sa.select(*(adapter.traverse(column) for column in columns)).select_from(rows)
+        return query if where is None else query.where(adapter.traverse(where))
+
     def _as_of(self) -> SqlExpr:
         return sa.literal(self.as_of.strftime(_UTC_TEXT), sa.Text())
 
@@ -524,12 +566,20 @@ class SqliteDialect(SqlDialect):
         return union.subquery()
 
     def active_count_on_or_before(self, days: int) -> SqlExpr:
-        active = self._active_days()
-        return sa.select(func.count(active.c.d)).where(active.c.d <= self.days_ago(days)).scalar_subquery()
+        def build() -> SqlExpr:
+            active = self._active_days()
+            return (
+                sa.select(func.count(active.c.d)).where(active.c.d <= self.days_ago(days)).scalar_subquery()
+            )
+
+        return self.shared(f"active_le_{days}", build, sa.Integer())
 
     def active_latest_on_or_before(self, days: int) -> SqlExpr:
-        active = self._active_days()
-        return sa.select(func.max(active.c.d)).where(active.c.d <= self.days_ago(days)).scalar_subquery()
+        def build() -> SqlExpr:
+            active = self._active_days()
+            return sa.select(func.max(active.c.d)).where(active.c.d <= self.days_ago(days)).scalar_subquery()
+
+        return self.shared(f"active_latest_{days}", build, sa.Text())
 
     def longest_recent_gap(self, window: int) -> SqlExpr:
         later, earlier = self._active_days(), self._active_days()

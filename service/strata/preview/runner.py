@@ -79,7 +79,7 @@ def run_preview(
     try:
         with dialect.session(engine, timeout_s) as connection:
             if method == "sql":
-                tallies = _sql_tallies(connection, dialect, cases)
+                tallies = _sql_tallies(connection, dialect, cases, candidate, baseline)
             else:
                 tallies = _python_tallies(
                     connection, candidate, baseline, aware, started + timeout_s, batch_size
@@ -142,16 +142,23 @@ def _compile(
     return cases, fallbacks
 
 
-def _sql_tallies(connection: Connection, dialect: SqlDialect, cases: dict[str, SqlExpr]) -> list[Tally]:
-    classified = (
-        sa.select(
-            cases["baseline"].label("before_class"),
-            cases["candidate"].label("after_class"),
-            dialect.ordered(PROFILES.c.user_id).label("user_id"),
-        )
-        .select_from(dialect.from_clause())
-        .subquery("classified")
-    )
+def _sql_tallies(
+    connection: Connection,
+    dialect: SqlDialect,
+    cases: dict[str, SqlExpr],
+    candidate: Version,
+    baseline: Version,
+) -> list[Tally]:
+    # Grouped by shared values, not by the CASEs themselves: Postgres estimates the groups of an
+    # expression over table columns as the columns' distinct values (a million: it would then
+    # neither hash nor aggregate in parallel), and those of a function item's column as 200.
+    before_class = dialect.shared("before_class", lambda: cases["baseline"], sa.Integer())
+    after_class = dialect.shared("after_class", lambda: cases["candidate"], sa.Integer())
+    classified = dialect.select(
+        before_class.label("before_class"),
+        after_class.label("after_class"),
+        dialect.ordered(PROFILES.c.user_id).label("user_id"),
+    ).subquery("classified")
     grouped = sa.select(
         classified.c.before_class,
         classified.c.after_class,
@@ -159,7 +166,11 @@ def _sql_tallies(connection: Connection, dialect: SqlDialect, cases: dict[str, S
         sa.func.min(classified.c.user_id),
         sa.func.max(classified.c.user_id),
     ).group_by(classified.c.before_class, classified.c.after_class)
-    return [Tally(*row) for row in connection.execute(grouped)]
+    before, after = outcomes(baseline.ruleset), outcomes(candidate.ruleset)
+    return [
+        Tally(before[b], after[a], count, lowest, highest)
+        for b, a, count, lowest, highest in connection.execute(grouped)
+    ]
 
 
 def _classify(ruleset: CompiledRuleset[Any], facts: Facts) -> str:

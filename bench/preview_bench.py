@@ -1,0 +1,201 @@
+"""Impact preview over a million users in Postgres: the SQL path next to the Python loop, one run.
+
+    .venv/bin/python bench/preview_bench.py                      # throwaway cluster, loads 1,000,000 users
+    .venv/bin/python bench/preview_bench.py --url postgresql://...  # a database of yours (reused if loaded)
+    STRATA_BENCH_DATABASE_URL=postgresql://... .venv/bin/python bench/preview_bench.py --only segment.rfm
+
+The population is ``strata.store.population.generate_population(users, seed=1,
+as_of=2026-03-10T12:00Z)`` written through ``ProfileStore.import_profiles``
+(COPY). Without ``--url`` (or ``STRATA_BENCH_DATABASE_URL``) a throwaway
+cluster is started with ``scripts/pg_throwaway.sh`` and loaded, which takes
+about two minutes; a database given by URL is loaded when empty and reused
+when it already holds exactly ``--users`` profiles (``--reload`` empties it
+first), so repeated runs skip the load.
+
+For each ruleset (a lifecycle and the RFM model by default), a candidate that
+changes a threshold is previewed against the default file as the baseline:
+
+* SQL: ``run_preview`` as the CLI runs it (both classifications and the
+  transition matrix in one query, read-only snapshot); the median of
+  ``--repeats`` runs, after one warm-up run.
+* Python loop: ``run_preview(force_python=True)``: the same users streamed from
+  the same table in batches, each parsed and decided by the engine under both
+  versions. This is what a preview costs without the SQL compiler, and what it
+  falls back to.
+
+Both must return the same matrix (every cell, count and sample id), or the run
+aborts: a fast wrong answer measures nothing. The table gives absolute times
+and the ratio; the targets are 3 s per SQL preview and 10x the Python loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from rich.console import Console
+from rich.table import Table
+
+from strata.engine import CompiledRuleset
+from strata.preview import PreviewResult, Version, run_preview
+from strata.rulefiles.loader import compile_rule_file, load_paths, parse_rule_file
+from strata.store import ProfileStore, make_engine, migrate
+from strata.store.models import PROFILES
+from strata.store.population import generate_population
+
+ROOT = Path(__file__).resolve().parent.parent
+RULES = ROOT / "rules"
+AS_OF = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)
+SEED = 1
+TARGET_S = 3.0
+TARGET_RATIO = 10.0
+
+# The candidate of each ruleset: its default file with one edit an ops person might make.
+CANDIDATES: dict[str, tuple[str, str]] = {
+    "lifecycle.journey": ("churn_days: 30 ", "churn_days: 45 "),
+    "lifecycle.duolingo": (
+        "when: active_today and active_d1_d6",
+        "when: active_today and active_days_7d >= 3",
+    ),
+    "segment.rfm": ("thresholds: [7, 30, 90, 180]", "thresholds: [14, 30, 60, 120]"),
+}
+DEFAULT_RULESETS = ["lifecycle.journey", "segment.rfm"]
+
+
+@contextmanager
+def throwaway_cluster() -> Iterator[str]:
+    """A Postgres cluster for this run only (``scripts/pg_throwaway.sh``), stopped afterwards."""
+    directory = Path(tempfile.mkdtemp(prefix="strata-bench-pg-"))
+    directory.chmod(0o755)
+    script = ROOT / "scripts" / "pg_throwaway.sh"
+    started = subprocess.run([script, "start", directory], capture_output=True, text=True, check=True)
+    url = started.stdout.strip().split("=", 1)[1]
+    try:
+        yield url
+    finally:
+        subprocess.run([script, "stop", directory], capture_output=True, check=False)
+
+
+def load(url: str, users: int, reload: bool, console: Console) -> sa.Engine:
+    """The database holding the population: reused if it already has ``users`` profiles."""
+    migrate(url)
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        present = connection.execute(sa.select(sa.func.count()).select_from(PROFILES)).scalar_one()
+    if present == users and not reload:
+        console.print(f"reusing the {present:,} profiles already in the database")
+        return engine
+    if present and not reload:
+        raise SystemExit(
+            f"the database holds {present:,} profiles, not {users:,}: pass --reload to replace them"
+        )
+    with engine.begin() as connection:
+        connection.execute(sa.text("TRUNCATE profiles"))
+    schema = load_paths([RULES])[0].schema
+    started = time.perf_counter()
+    console.print(f"generating and loading {users:,} users (COPY) ...")
+    ProfileStore(engine, schema).import_profiles(generate_population(users, SEED, AS_OF))
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(sa.text("VACUUM ANALYZE profiles"))
+    console.print(f"loaded in {time.perf_counter() - started:.0f} s")
+    return engine
+
+
+def candidate_of(name: str, baseline: CompiledRuleset[Any]) -> CompiledRuleset[Any]:
+    old, new = CANDIDATES[name]
+    text = (RULES / f"{name}.yaml").read_text(encoding="utf-8")
+    if old not in text:
+        raise SystemExit(f"ABORT: {name} no longer contains {old!r}; update CANDIDATES")
+    # The file's own test cases describe the baseline's thresholds: the candidate drops them.
+    return compile_rule_file(parse_rule_file(text.replace(old, new).split("\ntests:")[0]), baseline.schema)
+
+
+def comparable(result: PreviewResult) -> dict[str, Any]:
+    return {key: value for key, value in result.to_dict().items() if key not in ("method", "elapsed_s")}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--url", default=os.environ.get("STRATA_BENCH_DATABASE_URL"), help="a Postgres database"
+    )
+    parser.add_argument("--users", type=int, default=1_000_000, help="population size (1,000,000)")
+    parser.add_argument("--reload", action="store_true", help="replace the profiles in --url's database")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="timed SQL previews; the median is reported (3)"
+    )
+    parser.add_argument("--only", action="append", choices=list(CANDIDATES), help="this ruleset (repeatable)")
+    args = parser.parse_args(argv)
+    console = Console(width=None if sys.stdout.isatty() else 150)
+    if args.url:
+        return run(args.url, args, console)
+    with throwaway_cluster() as url:
+        return run(url, args, console)
+
+
+def run(url: str, args: argparse.Namespace, console: Console) -> int:
+    engine = load(url, args.users, args.reload, console)
+    rules = load_paths([RULES])[0].compiled
+    table = Table(
+        title=f"impact preview over {args.users:,} users in Postgres (as of {AS_OF:%Y-%m-%d %H:%M} UTC)"
+    )
+    for column in (
+        "ruleset",
+        "candidate change",
+        "users moved",
+        "SQL preview s",
+        "Python loop s",
+        "Python / SQL",
+    ):
+        table.add_column(column, justify="left" if column in ("ruleset", "candidate change") else "right")
+    verdicts = []
+    for name in args.only or DEFAULT_RULESETS:
+        baseline = Version("default file", rules[name])
+        candidate = Version("candidate", candidate_of(name, rules[name]))
+        run_preview(engine, candidate, baseline, AS_OF)  # warm-up: caches, plans
+        timed = [run_preview(engine, candidate, baseline, AS_OF) for _ in range(args.repeats)]
+        sql_s = statistics.median(result.elapsed_s for result in timed)
+        console.print(
+            f"{name}: SQL previews {', '.join(f'{r.elapsed_s:.2f}' for r in timed)} s; Python loop ..."
+        )
+        python = run_preview(engine, candidate, baseline, AS_OF, force_python=True, timeout_s=3600)
+        if timed[0].method != "sql" or comparable(timed[0]) != comparable(python):
+            console.print(f"[bold red]ABORT: {name}: the SQL and Python previews differ[/]")
+            return 1
+        ratio = python.elapsed_s / sql_s
+        verdicts.append(sql_s <= TARGET_S and ratio >= TARGET_RATIO)
+        old, new = CANDIDATES[name]
+        table.add_row(
+            name,
+            f"{old.strip()} -> {new.strip()}",
+            f"{python.changed:,}",
+            f"{sql_s:.2f}",
+            f"{python.elapsed_s:.1f}",
+            f"{ratio:.0f}x",
+        )
+    console.print(table)
+    with engine.connect() as connection:
+        server = connection.execute(sa.text("SHOW server_version")).scalar_one()
+    load_average = " ".join(f"{value:.2f}" for value in os.getloadavg())
+    console.print(
+        f"{os.cpu_count()} CPUs ({platform.machine()}), Python {platform.python_version()}, "
+        f"Postgres {server}, load average {load_average}; targets: SQL <= {TARGET_S:g} s and "
+        f">= {TARGET_RATIO:g}x the Python loop: {'met' if all(verdicts) else 'NOT met'}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
