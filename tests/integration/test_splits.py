@@ -14,6 +14,7 @@ from strata.registry.service import Registry
 from strata.splits import Split
 from tests.conftest import RULES_DIR
 from tests.integration.conftest import LiveServers
+from tests.integration.test_registry_api import documented
 
 DUOLINGO = "lifecycle.duolingo"
 CONTENT = (RULES_DIR / "lifecycle.duolingo.yaml").read_text()
@@ -119,3 +120,37 @@ def test_split_arms_answer_over_both_transports_and_a_pin_is_not_split(live: Liv
     request = {"profile": {"user_id": "user-0", "activity_dates": ["2025-01-01"]}, "as_of": AS_OF}
     for outcome in clients.both("ClassifyLifecycle", request, token=reader):
         assert (outcome.body["version"], outcome.body["version_reason"]) == (1, "active")
+
+
+def test_splits_are_set_and_ended_over_both_transports_by_publishers(live: LiveServers) -> None:
+    clients = live.clients
+    publisher, reader = live.token("publisher", "ana"), live.token("reader")
+    clients.grpc("PublishVersion", {"content": REWORDED}, token=publisher)
+    split = {"arms": [{"version": 1, "weight": 0.25}, {"version": 2, "weight": 0.75}], "seed": "exp-2"}
+    request = {"name": DUOLINGO, "split": split, "expected_revision": 1}
+    refused = clients.rest("SetSplit", request, token=reader)
+    assert refused.code == "permission_denied", refused.body
+    made = clients.rest("SetSplit", request, token=publisher)
+    body = documented("SetSplit", made)
+    assert body["revision"] == "2" and body["split"] == {**split, "coverage": 1.0}
+    for stale in clients.both("SetSplit", request, token=publisher):
+        assert stale.code == "aborted", stale.body
+    bad = {"arms": [{"version": 1, "weight": 0.5}, {"version": 2, "weight": 0.6}], "seed": "s"}
+    for invalid in clients.both(
+        "SetSplit", {**request, "split": bad, "expected_revision": 2}, token=publisher
+    ):
+        assert invalid.code == "invalid_argument" and invalid.body["errors"][0]["field"] == "versions"
+    missing = {"arms": [{"version": 1, "weight": 0.5}, {"version": 7, "weight": 0.5}]}
+    for unknown in clients.both(
+        "SetSplit", {**request, "split": missing, "expected_revision": 2}, token=publisher
+    ):
+        assert unknown.code == "not_found", unknown.body
+    listed = clients.grpc("ListRulesets", {}, token=reader).body["rulesets"]
+    assert next(item for item in listed if item["name"] == DUOLINGO)["split"]["seed"] == "exp-2"
+    ended = clients.grpc("EndSplit", {"name": DUOLINGO, "expected_revision": 2}, token=publisher)
+    assert ended.ok and ended.body["revision"] == "3" and "split" not in ended.body
+    audit = clients.grpc("ListAudit", {"ruleset": DUOLINGO, "limit": 2}, token=reader).body["entries"]
+    assert [(e["actor"], e["action"], e["detail"]) for e in audit] == [
+        ("ana", "split", "ended"),
+        ("ana", "split", "1:0.25,2:0.75 seed=exp-2 coverage=1.0"),
+    ]

@@ -158,6 +158,16 @@ ROUTES: tuple[Route, ...] = (
         role=Role.PUBLISHER,
     ),
     Route(
+        REGISTRY_SERVICE, "SetSplit", "POST", "/v1/rulesets/{name}:split",
+        registry_pb.SetSplitRequest, registry_pb.Ruleset,
+        "Split a ruleset's traffic between versions", role=Role.PUBLISHER,
+    ),
+    Route(
+        REGISTRY_SERVICE, "EndSplit", "POST", "/v1/rulesets/{name}:endSplit",
+        registry_pb.EndSplitRequest, registry_pb.Ruleset,
+        "End a ruleset's traffic split", role=Role.PUBLISHER,
+    ),
+    Route(
         REGISTRY_SERVICE, "ListAudit", "GET", "/v1/audit",
         registry_pb.ListAuditRequest, registry_pb.ListAuditResponse,
         "Every registry change, newest first", body=None,

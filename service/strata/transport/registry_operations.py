@@ -15,14 +15,22 @@ from strata.api.strata.v1 import registry_pb2 as pb
 from strata.errors import InvalidArgument, Problem
 from strata.registry.records import AuditRecord, Head, VersionRecord
 from strata.registry.service import Registry
+from strata.splits import Split
 from strata.transport.context import Context
 from strata.transport.convert import to_timestamp
 
 DEFAULT_AUDIT_PAGE = 100
-Revisioned = pb.ActivateRequest | pb.RollbackRequest | pb.SetAliasRequest
+Revisioned = (
+    pb.ActivateRequest | pb.RollbackRequest | pb.SetAliasRequest | pb.SetSplitRequest | pb.EndSplitRequest
+)
 
 
-def ruleset_message(head: Head) -> pb.Ruleset:
+def split_message(split: Split) -> pb.Split:
+    arms = [pb.SplitArm(version=v, weight=w) for v, w in zip(split.versions, split.weights, strict=True)]
+    return pb.Split(arms=arms, seed=split.seed, coverage=split.coverage)
+
+
+def ruleset_message(head: Head, split: Split | None = None) -> pb.Ruleset:
     message = pb.Ruleset(
         name=head.name,
         kind=head.kind,
@@ -32,6 +40,8 @@ def ruleset_message(head: Head) -> pb.Ruleset:
     )
     if head.active_version is not None:
         message.active_version = head.active_version
+    if split is not None:
+        message.split.CopyFrom(split_message(split))
     return message
 
 
@@ -90,6 +100,8 @@ class RegistryOperations:
             "Activate": self.activate,
             "Rollback": self.rollback,
             "SetAlias": self.set_alias,
+            "SetSplit": self.set_split,
+            "EndSplit": self.end_split,
             "ListAudit": self.list_audit,
         }
 
@@ -104,12 +116,14 @@ class RegistryOperations:
         )
 
     def list_rulesets(self, request: pb.ListRulesetsRequest, context: Context) -> pb.ListRulesetsResponse:
-        return pb.ListRulesetsResponse(rulesets=[ruleset_message(head) for head in self.registry.rulesets()])
+        splits = self.registry.splits()
+        rulesets = [ruleset_message(head, splits.get(head.name)) for head in self.registry.rulesets()]
+        return pb.ListRulesetsResponse(rulesets=rulesets)
 
     def list_versions(self, request: pb.ListVersionsRequest, context: Context) -> pb.ListVersionsResponse:
         head = self.registry.head(request.name)
         versions = [version_message(record) for record in self.registry.versions(request.name)]
-        return pb.ListVersionsResponse(ruleset=ruleset_message(head), versions=versions)
+        return pb.ListVersionsResponse(ruleset=self._ruleset(head), versions=versions)
 
     def get_version(self, request: pb.GetVersionRequest, context: Context) -> pb.RulesetVersion:
         return version_message(self.registry.version(request.name, request.version))
@@ -121,18 +135,37 @@ class RegistryOperations:
     def activate(self, request: pb.ActivateRequest, context: Context) -> pb.Ruleset:
         revision = expected_revision(request)
         head = self.registry.activate(request.name, request.version, revision, context.principal.name)
-        return ruleset_message(head)
+        return self._ruleset(head)
 
     def rollback(self, request: pb.RollbackRequest, context: Context) -> pb.Ruleset:
         head = self.registry.rollback(request.name, expected_revision(request), context.principal.name)
-        return ruleset_message(head)
+        return self._ruleset(head)
 
     def set_alias(self, request: pb.SetAliasRequest, context: Context) -> pb.Ruleset:
         revision = expected_revision(request)
         head = self.registry.set_alias(
             request.name, request.alias, request.version, revision, context.principal.name
         )
-        return ruleset_message(head)
+        return self._ruleset(head)
+
+    def set_split(self, request: pb.SetSplitRequest, context: Context) -> pb.Ruleset:
+        revision = expected_revision(request)
+        arms = request.split.arms
+        split = Split(
+            tuple(arm.version for arm in arms),
+            tuple(arm.weight for arm in arms),
+            request.split.seed or request.name,
+            request.split.coverage if request.split.HasField("coverage") else 1.0,
+        )
+        head = self.registry.set_split(request.name, split, revision, context.principal.name)
+        return self._ruleset(head)
+
+    def end_split(self, request: pb.EndSplitRequest, context: Context) -> pb.Ruleset:
+        head = self.registry.end_split(request.name, expected_revision(request), context.principal.name)
+        return self._ruleset(head)
+
+    def _ruleset(self, head: Head) -> pb.Ruleset:
+        return ruleset_message(head, self.registry.split(head.name))
 
     def list_audit(self, request: pb.ListAuditRequest, context: Context) -> pb.ListAuditResponse:
         before = request.before if request.HasField("before") else None

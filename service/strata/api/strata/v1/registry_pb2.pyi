@@ -62,6 +62,7 @@ class Ruleset(_message.Message):
     REVISION_FIELD_NUMBER: _builtins.int
     LATEST_VERSION_FIELD_NUMBER: _builtins.int
     ALIASES_FIELD_NUMBER: _builtins.int
+    SPLIT_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     kind: _builtins.str
     """lifecycle | segment | incentive | intervention"""
@@ -74,6 +75,10 @@ class Ruleset(_message.Message):
     def aliases(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
         """Alias -> version."""
 
+    @_builtins.property
+    def split(self) -> Global___Split:
+        """The traffic split, when the ruleset has one."""
+
     def __init__(
         self,
         *,
@@ -83,16 +88,82 @@ class Ruleset(_message.Message):
         revision: _builtins.int = ...,
         latest_version: _builtins.int = ...,
         aliases: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+        split: Global___Split | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_active_version", b"_active_version", "active_version", b"active_version"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_active_version", b"_active_version", "_split", b"_split", "active_version", b"active_version", "split", b"split"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_active_version", b"_active_version", "active_version", b"active_version", "aliases", b"aliases", "kind", b"kind", "latest_version", b"latest_version", "name", b"name", "revision", b"revision"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_active_version", b"_active_version", "_split", b"_split", "active_version", b"active_version", "aliases", b"aliases", "kind", b"kind", "latest_version", b"latest_version", "name", b"name", "revision", b"revision", "split", b"split"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__active_version: _TypeAlias = _typing.Literal["active_version"]  # noqa: Y015
     _WhichOneofArgType__active_version: _TypeAlias = _typing.Literal["_active_version", b"_active_version"]  # noqa: Y015
+    _WhichOneofReturnType__split: _TypeAlias = _typing.Literal["split"]  # noqa: Y015
+    _WhichOneofArgType__split: _TypeAlias = _typing.Literal["_split", b"_split"]  # noqa: Y015
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__active_version) -> _WhichOneofReturnType__active_version | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__split) -> _WhichOneofReturnType__split | None: ...
 
 Global___Ruleset: _TypeAlias = Ruleset  # noqa: Y015
+
+@_typing.final
+class Split(_message.Message):
+    """A traffic split: a user's arm is chosen exactly as a GrowthBook experiment
+    (hash version 2) with the same seed, weights and coverage chooses its
+    variation; arm i answers with arms[i].version (version_reason "split:i").
+    Users outside the coverage get the active version.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ARMS_FIELD_NUMBER: _builtins.int
+    SEED_FIELD_NUMBER: _builtins.int
+    COVERAGE_FIELD_NUMBER: _builtins.int
+    seed: _builtins.str
+    """The hashing salt (GrowthBook's experiment seed); the ruleset's name when empty."""
+    coverage: _builtins.float
+    """The share of users in the split, 0..1; 1 when absent."""
+    @_builtins.property
+    def arms(self) -> _containers.RepeatedCompositeFieldContainer[Global___SplitArm]:
+        """At least two; the weights add up to 1."""
+
+    def __init__(
+        self,
+        *,
+        arms: _abc.Iterable[Global___SplitArm] | None = ...,
+        seed: _builtins.str = ...,
+        coverage: _builtins.float | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_coverage", b"_coverage", "coverage", b"coverage"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_coverage", b"_coverage", "arms", b"arms", "coverage", b"coverage", "seed", b"seed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__coverage: _TypeAlias = _typing.Literal["coverage"]  # noqa: Y015
+    _WhichOneofArgType__coverage: _TypeAlias = _typing.Literal["_coverage", b"_coverage"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__coverage) -> _WhichOneofReturnType__coverage | None: ...
+
+Global___Split: _TypeAlias = Split  # noqa: Y015
+
+@_typing.final
+class SplitArm(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    WEIGHT_FIELD_NUMBER: _builtins.int
+    version: _builtins.int
+    weight: _builtins.float
+    def __init__(
+        self,
+        *,
+        version: _builtins.int = ...,
+        weight: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["version", b"version", "weight", b"weight"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SplitArm: _TypeAlias = SplitArm  # noqa: Y015
 
 @_typing.final
 class RulesetVersion(_message.Message):
@@ -426,6 +497,60 @@ class SetAliasRequest(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__expected_revision) -> _WhichOneofReturnType__expected_revision | None: ...
 
 Global___SetAliasRequest: _TypeAlias = SetAliasRequest  # noqa: Y015
+
+@_typing.final
+class SetSplitRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    SPLIT_FIELD_NUMBER: _builtins.int
+    EXPECTED_REVISION_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    expected_revision: _builtins.int
+    """Required: the ruleset's revision as last read."""
+    @_builtins.property
+    def split(self) -> Global___Split: ...
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        split: Global___Split | None = ...,
+        expected_revision: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_expected_revision", b"_expected_revision", "expected_revision", b"expected_revision", "split", b"split"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expected_revision", b"_expected_revision", "expected_revision", b"expected_revision", "name", b"name", "split", b"split"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__expected_revision: _TypeAlias = _typing.Literal["expected_revision"]  # noqa: Y015
+    _WhichOneofArgType__expected_revision: _TypeAlias = _typing.Literal["_expected_revision", b"_expected_revision"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__expected_revision) -> _WhichOneofReturnType__expected_revision | None: ...
+
+Global___SetSplitRequest: _TypeAlias = SetSplitRequest  # noqa: Y015
+
+@_typing.final
+class EndSplitRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    EXPECTED_REVISION_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    expected_revision: _builtins.int
+    """Required: the ruleset's revision as last read."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        expected_revision: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_expected_revision", b"_expected_revision", "expected_revision", b"expected_revision"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expected_revision", b"_expected_revision", "expected_revision", b"expected_revision", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__expected_revision: _TypeAlias = _typing.Literal["expected_revision"]  # noqa: Y015
+    _WhichOneofArgType__expected_revision: _TypeAlias = _typing.Literal["_expected_revision", b"_expected_revision"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__expected_revision) -> _WhichOneofReturnType__expected_revision | None: ...
+
+Global___EndSplitRequest: _TypeAlias = EndSplitRequest  # noqa: Y015
 
 @_typing.final
 class ListAuditRequest(_message.Message):

@@ -74,6 +74,16 @@ class RegistryServiceStub:
                 request_serializer=strata_dot_api_dot_strata_dot_v1_dot_registry__pb2.SetAliasRequest.SerializeToString,
                 response_deserializer=strata_dot_api_dot_strata_dot_v1_dot_registry__pb2.Ruleset.FromString,
                 _registered_method=True)
+        self.SetSplit = channel.unary_unary(
+                '/strata.v1.RegistryService/SetSplit',
+                request_serializer=strata_dot_api_dot_strata_dot_v1_dot_registry__pb2.SetSplitRequest.SerializeToString,
+                response_deserializer=strata_dot_api_dot_strata_dot_v1_dot_registry__pb2.Ruleset.FromString,
+                _registered_method=True)
+        self.EndSplit = channel.unary_unary(
+                '/strata.v1.RegistryService/EndSplit',
+                request_serializer=strata_dot_api_dot_strata_dot_v1_dot_registry__pb2.EndSplitRequest.SerializeToString,
+                response_deserializer=strata_dot_api_dot_strata_dot_v1_dot_registry__pb2.Ruleset.FromString,
+                _registered_method=True)
         self.ListAudit = channel.unary_unary(
                 '/strata.v1.RegistryService/ListAudit',
                 request_serializer=strata_dot_api_dot_strata_dot_v1_dot_registry__pb2.ListAuditRequest.SerializeToString,
@@ -146,8 +156,23 @@ class RegistryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetSplit(self, request, context):
+        """POST /v1/rulesets/{name}:split: split the ruleset's traffic between
+        versions by GrowthBook's v2 hash of the user id (or change the split).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EndSplit(self, request, context):
+        """POST /v1/rulesets/{name}:endSplit: every user gets the active version again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListAudit(self, request, context):
-        """GET /v1/audit: every publish, activation, rollback and alias move, newest first.
+        """GET /v1/audit: every publish, activation, rollback, alias move and split change, newest first.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -194,6 +219,16 @@ def add_RegistryServiceServicer_to_server(servicer, server):
             'SetAlias': grpc.unary_unary_rpc_method_handler(
                     servicer.SetAlias,
                     request_deserializer=strata_dot_api_dot_strata_dot_v1_dot_registry__pb2.SetAliasRequest.FromString,
+                    response_serializer=strata_dot_api_dot_strata_dot_v1_dot_registry__pb2.Ruleset.SerializeToString,
+            ),
+            'SetSplit': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetSplit,
+                    request_deserializer=strata_dot_api_dot_strata_dot_v1_dot_registry__pb2.SetSplitRequest.FromString,
+                    response_serializer=strata_dot_api_dot_strata_dot_v1_dot_registry__pb2.Ruleset.SerializeToString,
+            ),
+            'EndSplit': grpc.unary_unary_rpc_method_handler(
+                    servicer.EndSplit,
+                    request_deserializer=strata_dot_api_dot_strata_dot_v1_dot_registry__pb2.EndSplitRequest.FromString,
                     response_serializer=strata_dot_api_dot_strata_dot_v1_dot_registry__pb2.Ruleset.SerializeToString,
             ),
             'ListAudit': grpc.unary_unary_rpc_method_handler(
@@ -417,6 +452,60 @@ class RegistryService:
             target,
             '/strata.v1.RegistryService/SetAlias',
             strata_dot_api_dot_strata_dot_v1_dot_registry__pb2.SetAliasRequest.SerializeToString,
+            strata_dot_api_dot_strata_dot_v1_dot_registry__pb2.Ruleset.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetSplit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strata.v1.RegistryService/SetSplit',
+            strata_dot_api_dot_strata_dot_v1_dot_registry__pb2.SetSplitRequest.SerializeToString,
+            strata_dot_api_dot_strata_dot_v1_dot_registry__pb2.Ruleset.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EndSplit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strata.v1.RegistryService/EndSplit',
+            strata_dot_api_dot_strata_dot_v1_dot_registry__pb2.EndSplitRequest.SerializeToString,
             strata_dot_api_dot_strata_dot_v1_dot_registry__pb2.Ruleset.FromString,
             options,
             channel_credentials,

@@ -67,8 +67,14 @@ class RegistryServiceStub:
     """
     SetAlias: _grpc.UnaryUnaryMultiCallable[_registry_pb2.SetAliasRequest, _registry_pb2.Ruleset]
     """PUT /v1/rulesets/{name}/aliases/{alias}: point an alias (stable, canary, ...) at a version."""
+    SetSplit: _grpc.UnaryUnaryMultiCallable[_registry_pb2.SetSplitRequest, _registry_pb2.Ruleset]
+    """POST /v1/rulesets/{name}:split: split the ruleset's traffic between
+    versions by GrowthBook's v2 hash of the user id (or change the split).
+    """
+    EndSplit: _grpc.UnaryUnaryMultiCallable[_registry_pb2.EndSplitRequest, _registry_pb2.Ruleset]
+    """POST /v1/rulesets/{name}:endSplit: every user gets the active version again."""
     ListAudit: _grpc.UnaryUnaryMultiCallable[_registry_pb2.ListAuditRequest, _registry_pb2.ListAuditResponse]
-    """GET /v1/audit: every publish, activation, rollback and alias move, newest first."""
+    """GET /v1/audit: every publish, activation, rollback, alias move and split change, newest first."""
 
 @_typing.type_check_only
 class RegistryServiceAsyncStub(RegistryServiceStub):
@@ -98,8 +104,14 @@ class RegistryServiceAsyncStub(RegistryServiceStub):
     """
     SetAlias: _aio.UnaryUnaryMultiCallable[_registry_pb2.SetAliasRequest, _registry_pb2.Ruleset]  # type: ignore[assignment]
     """PUT /v1/rulesets/{name}/aliases/{alias}: point an alias (stable, canary, ...) at a version."""
+    SetSplit: _aio.UnaryUnaryMultiCallable[_registry_pb2.SetSplitRequest, _registry_pb2.Ruleset]  # type: ignore[assignment]
+    """POST /v1/rulesets/{name}:split: split the ruleset's traffic between
+    versions by GrowthBook's v2 hash of the user id (or change the split).
+    """
+    EndSplit: _aio.UnaryUnaryMultiCallable[_registry_pb2.EndSplitRequest, _registry_pb2.Ruleset]  # type: ignore[assignment]
+    """POST /v1/rulesets/{name}:endSplit: every user gets the active version again."""
     ListAudit: _aio.UnaryUnaryMultiCallable[_registry_pb2.ListAuditRequest, _registry_pb2.ListAuditResponse]  # type: ignore[assignment]
-    """GET /v1/audit: every publish, activation, rollback and alias move, newest first."""
+    """GET /v1/audit: every publish, activation, rollback, alias move and split change, newest first."""
 
 class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -176,11 +188,29 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         """PUT /v1/rulesets/{name}/aliases/{alias}: point an alias (stable, canary, ...) at a version."""
 
     @_abc_1.abstractmethod
+    def SetSplit(
+        self,
+        request: _registry_pb2.SetSplitRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_registry_pb2.Ruleset, _abc.Awaitable[_registry_pb2.Ruleset]]:
+        """POST /v1/rulesets/{name}:split: split the ruleset's traffic between
+        versions by GrowthBook's v2 hash of the user id (or change the split).
+        """
+
+    @_abc_1.abstractmethod
+    def EndSplit(
+        self,
+        request: _registry_pb2.EndSplitRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_registry_pb2.Ruleset, _abc.Awaitable[_registry_pb2.Ruleset]]:
+        """POST /v1/rulesets/{name}:endSplit: every user gets the active version again."""
+
+    @_abc_1.abstractmethod
     def ListAudit(
         self,
         request: _registry_pb2.ListAuditRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_pb2.ListAuditResponse, _abc.Awaitable[_registry_pb2.ListAuditResponse]]:
-        """GET /v1/audit: every publish, activation, rollback and alias move, newest first."""
+        """GET /v1/audit: every publish, activation, rollback, alias move and split change, newest first."""
 
 def add_RegistryServiceServicer_to_server(servicer: RegistryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
