@@ -62,6 +62,8 @@ class Settings:
     require_tokens: bool = False
     #: Where population-wide reads (impact previews) go, such as a read replica; empty: ``database_url``.
     read_database_url: str = ""
+    #: A JSON lines file every decision is appended to, off the request path; empty: no decision log.
+    decision_log: str = ""
 
     def __post_init__(self) -> None:
         if not self.read_database_url:
@@ -78,7 +80,7 @@ class Settings:
 
         Variables: ``STRATA_DATABASE_URL``, ``STRATA_RULES_DIR``,
         ``STRATA_GRPC_PORT``, ``STRATA_HTTP_PORT``, ``STRATA_REQUIRE_TOKENS``,
-        ``STRATA_READ_DATABASE_URL``.
+        ``STRATA_READ_DATABASE_URL``, ``STRATA_DECISION_LOG``.
         A malformed value raises ``ValueError`` naming the variable, so a bad
         deployment fails at once.
         """
@@ -91,4 +93,5 @@ class Settings:
             http_port=_port(env, "STRATA_HTTP_PORT", 8080),
             require_tokens=_flag(env, "STRATA_REQUIRE_TOKENS"),
             read_database_url=env.get("STRATA_READ_DATABASE_URL") or "",
+            decision_log=env.get("STRATA_DECISION_LOG") or "",
         )

@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from strata.decisionlog import DecisionSink
 from strata.engine.decision import (
     Decision,
     IncentiveDecision,
@@ -120,11 +121,14 @@ class DecisionService:
         *,
         now: Callable[[], dt.datetime] = utc_now,
         max_batch: int = MAX_BATCH,
+        log: DecisionSink | None = None,
     ) -> None:
         self.rulesets = rulesets
         self.profiles = profiles
         self.now = now
         self.max_batch = max_batch
+        #: Where every decision is written (user, ruleset, version, why, result, latency); never blocks.
+        self.log = log
 
     @classmethod
     def from_files(
@@ -311,6 +315,19 @@ class DecisionService:
         for served in rulesets:
             compiled = served.compiled
             check_deadline(deadline, f"before {compiled.name}")
+            started = time.perf_counter()
             decision = compiled.decide(compiled.facts(profile, clock), event)
             answers.append(Answer(decision, served.version, served.reason))
+            if self.log is not None:
+                self.log.record(
+                    {
+                        "at": instant.isoformat(),
+                        "user_id": user_id,
+                        "ruleset": compiled.name,
+                        "version": served.version,
+                        "version_reason": served.reason,
+                        "result": decision.to_dict(),
+                        "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+                    }
+                )
         return user_id, tuple(answers)

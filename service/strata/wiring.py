@@ -18,6 +18,7 @@ from sqlalchemy.exc import OperationalError
 from strata.access.store import TokenStore
 from strata.access.tokens import Access, Tokens
 from strata.config import Settings
+from strata.decisionlog import JsonLinesLog
 from strata.decisions import DecisionService
 from strata.errors import Unavailable
 from strata.profiles import ProfileService, ProfileStore
@@ -108,7 +109,9 @@ def build_services(settings: Settings, *, run_migrations: bool = False) -> Servi
     active.refresh()
     store = GuardedStore(SqlProfileStore(engine, schema))
     return Services(
-        DecisionService(active, store),
+        DecisionService(
+            active, store, log=JsonLinesLog(settings.decision_log) if settings.decision_log else None
+        ),
         ProfileService(schema, store),
         registry,
         Access(Tokens(TokenStore(engine)), require_tokens=settings.require_tokens),

@@ -1,0 +1,84 @@
+"""The decision log: JSON lines written off the request path; a full log drops and counts, never blocks."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from strata.config import Settings
+from strata.decisionlog import JsonLinesLog
+from strata.decisions import DecideRequest, DecisionService
+from strata.engine.schema import parse_datetime
+from tests.fakes import AS_OF, PROFILES, default_rules
+
+
+class StuckFile:
+    """A file whose writes wait until released: a disk that has stopped keeping up."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.lines: list[bytes] = []
+        self.closed = False
+
+    def writelines(self, lines: list[bytes]) -> None:
+        self.release.wait(10)
+        self.lines.extend(lines)
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_full_log_drops_and_counts_instead_of_blocking(tmp_path: Path) -> None:
+    log = JsonLinesLog(tmp_path / "decisions.jsonl", capacity=3)
+    stuck = StuckFile()
+    log._file.close()
+    log._file = stuck  # type: ignore[assignment]
+    assert log.record({"n": 0})
+    deadline = time.monotonic() + 5
+    while log._queue.qsize():  # the writer took the first entry and is stuck writing it
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+
+    started = time.monotonic()
+    accepted = [log.record({"n": n}) for n in range(1, 1001)]
+    elapsed = time.monotonic() - started
+    assert elapsed < 0.5, elapsed  # 1000 records against a stuck disk: no waiting
+    assert accepted == [True] * 3 + [False] * 997
+    assert log.dropped == 997
+
+    stuck.release.set()
+    log.close()
+    assert [orjson.loads(line)["n"] for line in stuck.lines] == [0, 1, 2, 3]
+    assert log.written == 4 and stuck.closed
+
+
+def test_every_decision_is_logged_with_its_version_and_reason(tmp_path: Path) -> None:
+    path = tmp_path / "decisions.jsonl"
+    log = JsonLinesLog(path)
+    service = DecisionService.from_files(default_rules(), log=log)
+    request = DecideRequest(
+        profile=PROFILES["u-current"], as_of=parse_datetime(AS_OF), rulesets=("lifecycle", "segment")
+    )
+    result = service.decide(request)
+    log.close()
+    entries: list[dict[str, Any]] = [orjson.loads(line) for line in path.read_bytes().splitlines()]
+    assert [(e["user_id"], e["ruleset"], e["version"], e["version_reason"]) for e in entries] == [
+        (result.user_id, "lifecycle.duolingo", None, None),
+        (result.user_id, "segment.rfm", None, None),
+    ]
+    assert entries[0]["result"]["stage"] == result.decisions[0].decision.to_dict()["stage"]
+    assert all(entry["latency_ms"] >= 0 for entry in entries) and log.dropped == 0
+
+
+def test_the_decision_log_is_configured_by_strata_decision_log() -> None:
+    assert Settings.from_env({"STRATA_DECISION_LOG": "/var/log/strata/decisions.jsonl"}).decision_log == (
+        "/var/log/strata/decisions.jsonl"
+    )
+    assert Settings.from_env({}).decision_log == ""
