@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from strata.commands.db import db
+from strata.commands.decisions_cmd import decisions
 from strata.commands.population import population
 from strata.commands.preview import preview
 from strata.commands.profiles import profiles
@@ -148,6 +149,7 @@ main.add_command(profiles)
 main.add_command(population)
 main.add_command(tokens)
 main.add_command(audit)
+main.add_command(decisions)
 for command in REGISTRY_COMMANDS:
     rules.add_command(command)
 main.add_command(preview)

@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from click.testing import CliRunner
 
+from strata.cli import main
 from strata.config import Settings
 from strata.decisionlog import JsonLinesLog
 from strata.decisions import DecideRequest, DecisionService
@@ -82,3 +84,14 @@ def test_the_decision_log_is_configured_by_strata_decision_log() -> None:
         "/var/log/strata/decisions.jsonl"
     )
     assert Settings.from_env({}).decision_log == ""
+
+
+def test_strata_decisions_tail_prints_the_newest_entries(tmp_path: Path) -> None:
+    path = tmp_path / "decisions.jsonl"
+    path.write_bytes(b"".join(orjson.dumps({"n": n}) + b"\n" for n in range(30)))
+    env = {"STRATA_DECISION_LOG": str(path)}
+    result = CliRunner().invoke(main, ["decisions", "tail", "-n", "3"], env=env)
+    assert result.exit_code == 0, result.output
+    assert [orjson.loads(line)["n"] for line in result.stdout.splitlines()] == [27, 28, 29]
+    missing = CliRunner().invoke(main, ["decisions", "tail"], env={"STRATA_DECISION_LOG": ""})
+    assert missing.exit_code != 0 and "no decision log" in missing.stderr
