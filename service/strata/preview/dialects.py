@@ -125,6 +125,14 @@ class SqlDialect(ABC):
     def active_count_on_or_before(self, days: int) -> SqlExpr:
         """How many distinct active days fall on or before the day ``days`` days ago."""
 
+    existence_tests: ClassVar[bool] = False
+    """Whether ``active_on_some_day`` answers without the sorted active days."""
+
+    def active_on_some_day(self, first: int, last: int | None) -> SqlExpr:
+        """Whether some active day falls ``first`` to ``last`` days ago (``None``: no limit),
+        never null; only where ``existence_tests`` (else counts answer it)."""
+        raise NotImplementedError
+
     @abstractmethod
     def active_latest_on_or_before(self, days: int) -> SqlExpr:
         """The latest active day on or before the day ``days`` days ago, or null."""
@@ -252,6 +260,7 @@ def _render_rows_from(element: _RowsFrom, compiler: Any, **kw: Any) -> str:
 class PostgresDialect(SqlDialect):
     name = "postgresql"
     exact_decimals = True
+    existence_tests = True
 
     def __init__(self, as_of: dt.datetime) -> None:
         super().__init__(as_of)
@@ -345,19 +354,66 @@ class PostgresDialect(SqlDialect):
             sa.Integer(),
         )
 
-    def _day_text(self, days: int) -> SqlExpr:
-        """``(today - days)::text``, mostly without formatting a date per row: at ``as_of``,
-        every zone's local today is the UTC day before, the same day or the day after,
-        so the three answers are literals and a comparison picks one."""
+    def _by_today(self, answer: Callable[[dt.date], SqlExpr], otherwise: SqlExpr) -> SqlExpr:
+        """An answer that depends on the profile's local today, built from literals.
+
+        At ``as_of`` every zone's local today is the UTC day before, the same day
+        or the day after, so ``CASE today WHEN <day> THEN answer(<day>) ...``
+        needs no per-row date arithmetic or formatting; ``otherwise`` answers
+        for any other today (none, for the zones there are).
+        """
         utc_today = self.as_of.date()
-        answers = {
-            utc_today + dt.timedelta(days=offset): (utc_today + dt.timedelta(days=offset - days)).isoformat()
-            for offset in (0, 1, -1)
-        }
-        # CASE today WHEN ... (not CASE WHEN today = ...): today is computed once
-        return sa.case(answers, value=self.today(), else_=sa.cast(self.days_ago(days), sa.Text())).collate(
-            "C"
+        days = [utc_today + dt.timedelta(days=offset) for offset in (0, 1, -1)]
+        return sa.case({day: answer(day) for day in days}, value=self.today(), else_=otherwise)
+
+    def _day_text(self, days: int) -> SqlExpr:
+        """``(today - days)::text`` (ISO: DateStyle is set in ``session``)."""
+        return self._by_today(
+            lambda today: sa.literal((today - dt.timedelta(days=days)).isoformat(), sa.Text()),
+            sa.cast(self.days_ago(days), sa.Text()),
+        ).collate("C")
+
+    def active_on_some_day(self, first: int, last: int | None) -> SqlExpr:
+        """Existence needs no sorting: ``activity_dates`` holds normalized ISO days, so
+        ``?|`` against the window's days (literals) is one C call, and an open window is a
+        jsonpath string comparison (ISO days compare as text); ``first_active_date`` and
+        the local day of ``last_active_at`` are compared as dates first."""
+        listed = self.shared(
+            "activity_json",
+            lambda: func.jsonb_extract_path(PROFILES.c.data, "activity_dates"),
+            postgresql.JSONB(),
         )
+        last_active = self.shared(
+            "last_active_day", lambda: self.local_date(PROFILES.c.last_active_at), sa.Date()
+        )
+        newest = self.days_ago(first)
+        if last is None:
+            columns = sa.or_(PROFILES.c.first_active_date <= newest, last_active <= newest)
+            path, bounds = "$[*] ? (@ <= $hi)", {"hi": sa.cast(newest, sa.Text())}
+
+            def listed_on(today: dt.date) -> SqlExpr:
+                cut = (today - dt.timedelta(days=first)).isoformat()
+                return listed.op("@?", return_type=sa.Boolean())(
+                    sa.cast(f'$[*] ? (@ <= "{cut}")', postgresql.JSONPATH)
+                )
+        else:
+            oldest = self.days_ago(last)
+            columns = sa.or_(
+                PROFILES.c.first_active_date.between(oldest, newest), last_active.between(oldest, newest)
+            )
+            path = "$[*] ? (@ >= $lo && @ <= $hi)"
+            bounds = {"lo": sa.cast(oldest, sa.Text()), "hi": sa.cast(newest, sa.Text())}
+
+            def listed_on(today: dt.date) -> SqlExpr:
+                window = [(today - dt.timedelta(days=ago)).isoformat() for ago in range(first, last + 1)]
+                return listed.op("?|", return_type=sa.Boolean())(postgresql.array(window, type_=sa.Text()))
+
+        variables = func.jsonb_build_object(
+            *(item for name, value in bounds.items() for item in (name, value))
+        )
+        otherwise = func.jsonb_path_exists(listed, sa.cast(path, postgresql.JSONPATH), variables)
+        # Null columns make their comparisons null: the whole test must still be true or false.
+        return func.coalesce(sa.or_(columns, self._by_today(listed_on, otherwise)), sa.false())
 
     def active_latest_on_or_before(self, days: int) -> SqlExpr:
         return self._element(self.active_count_on_or_before(days))

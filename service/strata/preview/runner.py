@@ -127,7 +127,7 @@ def _compile(
     dialect: SqlDialect, candidate: Version, baseline: Version
 ) -> tuple[dict[str, SqlExpr], list[FallbackNote]]:
     """Both rulesets as CASE expressions over one shared scope, or every rule that is not compilable."""
-    scope = SqlScope(dialect, baseline.ruleset.schema)
+    scope = SqlScope(dialect, baseline.ruleset.schema, [baseline.ruleset, candidate.ruleset])
     cases: dict[str, SqlExpr] = {}
     fallbacks: list[FallbackNote] = []
     sides: list[tuple[Literal["baseline", "candidate"], Version]] = [

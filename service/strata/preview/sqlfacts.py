@@ -14,13 +14,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import sqlalchemy as sa
+from rule_engine import types as re_types
 
 from strata.engine.facts import DERIVED_FACTS
 from strata.preview.dialects import NotCompilable, SqlDialect, SqlExpr
 from strata.store.models import PROFILES
 
+DataType = re_types.DataType
 ACTIVE_DAYS_WINDOWS = {"active_days_7d": 7, "active_days_30d": 30}
 RECENT_GAP_WINDOW = 7  # recent_gap_days: gaps whose later day is within the last 7 days
+SORTED_DAY_FACTS = frozenset({*ACTIVE_DAYS_WINDOWS, "days_since_last_active", "recent_gap_days"})
 SHARED_FACTS = frozenset(
     {
         "days_since_registered",
@@ -28,6 +31,11 @@ SHARED_FACTS = frozenset(
         "days_since_last_order",
         "recent_gap_days",
         "local_hour",
+        "is_first_day",
+        "active_today",
+        "active_d1_d6",
+        "active_d7_d29",
+        "active_before_d29",
     }
 )
 
@@ -35,8 +43,12 @@ SHARED_FACTS = frozenset(
 class SqlFacts:
     """Derived facts for one query; built on first use, so a ruleset pays only for what it reads."""
 
-    def __init__(self, dialect: SqlDialect) -> None:
+    def __init__(self, dialect: SqlDialect, sorted_days: bool) -> None:
+        """``sorted_days``: some rule reads a fact that needs the sorted active days (counts,
+        latest day, gaps), so they are built anyway and "active on some day" is cheapest
+        as two counts; otherwise the dialect's own existence test spares building them."""
         self._dialect = dialect
+        self._sorted_days = sorted_days
         self._built: dict[str, SqlExpr] = {}
         d = dialect
         self._definitions: dict[str, Callable[[], SqlExpr]] = {
@@ -47,20 +59,23 @@ class SqlFacts:
             "days_since_last_order": lambda: d.days_between(
                 d.today(), d.local_date(PROFILES.c.last_order_at)
             ),
-            "is_first_day": lambda: sa.and_(self._active_between(0, 0), d.active_count_on_or_before(1) == 0),
-            "active_today": lambda: self._active_between(0, 0),
-            "active_d1_d6": lambda: self._active_between(1, 6),
-            "active_d7_d29": lambda: self._active_between(7, 29),
-            "active_before_d29": lambda: d.active_count_on_or_before(30) > 0,
+            "is_first_day": lambda: sa.and_(self._on_some_day(0, 0), sa.not_(self._on_some_day(1, None))),
+            "active_today": lambda: self._on_some_day(0, 0),
+            "active_d1_d6": lambda: self._on_some_day(1, 6),
+            "active_d7_d29": lambda: self._on_some_day(7, 29),
+            "active_before_d29": lambda: self._on_some_day(30, None),
             **{name: self._count_window(window) for name, window in ACTIVE_DAYS_WINDOWS.items()},
             "recent_gap_days": lambda: d.longest_recent_gap(RECENT_GAP_WINDOW),
             "local_hour": d.local_hour,
         }
 
-    def _active_between(self, first: int, last: int) -> SqlExpr:
-        """Active on some day ``first`` to ``last`` days ago."""
+    def _on_some_day(self, first: int, last: int | None) -> SqlExpr:
+        """Active on some day ``first`` to ``last`` days ago (``None``: no limit)."""
         d = self._dialect
-        return d.active_count_on_or_before(first) - d.active_count_on_or_before(last + 1) > 0
+        if not self._sorted_days and d.existence_tests:
+            return d.active_on_some_day(first, last)
+        count = d.active_count_on_or_before(first)
+        return count > 0 if last is None else count - d.active_count_on_or_before(last + 1) > 0
 
     def _count_window(self, window: int) -> Callable[[], SqlExpr]:
         d = self._dialect
@@ -72,18 +87,18 @@ class SqlFacts:
     def __getitem__(self, name: str) -> SqlExpr:
         """The fact's SQL: a number (integer days or counts), a boolean, null where Python gives None.
 
-        A fact that converts time zones or reads the active days array is a
-        per-row value shared by every rule that reads it (both rulesets of a
-        preview, each threshold of a score), so that work runs once per row.
-        The others are a subtraction or two over shared counts: cheaper to
-        repeat than to hold in another FROM item.
+        A fact that converts time zones or reads the active days is a per-row
+        value shared by every rule that reads it (both rulesets of a preview,
+        each threshold of a score), so that work runs once per row. The day
+        counts are a subtraction of two shared counts: cheaper to repeat.
         """
         if name not in self._built:
             if name not in self._definitions:
                 raise NotCompilable(f"the derived fact {name!r} has no SQL definition")
             definition = self._definitions[name]
             if name in SHARED_FACTS:
-                self._built[name] = self._dialect.shared(f"fact_{name}", definition, sa.Integer())
+                type_ = sa.Boolean() if DERIVED_FACTS[name].type == DataType.BOOLEAN else sa.Integer()
+                self._built[name] = self._dialect.shared(f"fact_{name}", definition, type_)
             else:
                 self._built[name] = definition()
         return self._built[name]
