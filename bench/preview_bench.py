@@ -12,7 +12,7 @@ about two minutes; a database given by URL is loaded when empty and reused
 when it already holds exactly ``--users`` profiles (``--reload`` empties it
 first), so repeated runs skip the load.
 
-For each ruleset (a lifecycle and the RFM model by default), a candidate that
+For each ruleset (both default lifecycles and the RFM model, or --only), a candidate that
 changes a threshold is previewed against the default file as the baseline:
 
 * SQL: ``run_preview`` as the CLI runs it (both classifications and the
@@ -34,6 +34,7 @@ import argparse
 import datetime as dt
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -71,12 +72,12 @@ CANDIDATES: dict[str, tuple[str, str]] = {
     ),
     "segment.rfm": ("thresholds: [7, 30, 90, 180]", "thresholds: [14, 30, 60, 120]"),
 }
-DEFAULT_RULESETS = ["lifecycle.journey", "segment.rfm"]
+DEFAULT_RULESETS = ["lifecycle.duolingo", "lifecycle.journey", "segment.rfm"]
 
 
 @contextmanager
 def throwaway_cluster() -> Iterator[str]:
-    """A Postgres cluster for this run only (``scripts/pg_throwaway.sh``), stopped afterwards."""
+    """A Postgres cluster for this run only (``scripts/pg_throwaway.sh``), stopped and deleted afterwards."""
     directory = Path(tempfile.mkdtemp(prefix="strata-bench-pg-"))
     directory.chmod(0o755)
     script = ROOT / "scripts" / "pg_throwaway.sh"
@@ -86,6 +87,7 @@ def throwaway_cluster() -> Iterator[str]:
         yield url
     finally:
         subprocess.run([script, "stop", directory], capture_output=True, check=False)
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def load(url: str, users: int, reload: bool, console: Console) -> sa.Engine:
