@@ -3,10 +3,10 @@
 A lifecycle is first-match over its stages, else its default; a segment
 ruleset first scores (1..5 by thresholds, ``missing`` when the value is null),
 then is first-match over its segments. Both become
-``CASE WHEN <rule 1> THEN 'a' WHEN <rule 2> THEN 'b' ... ELSE 'default' END``,
-each condition compiled by ``sqlcompile`` from the rule's text and type checked
-against the same names the engine gives it. Tags do not decide the class and
-are not compiled.
+``CASE WHEN <rule 1> THEN 0 WHEN <rule 2> THEN 1 ... ELSE <default's> END``,
+the index of the class in ``outcomes(ruleset)``, each condition compiled by
+``sqlcompile`` from the rule's text and type checked against the same names
+the engine gives it. Tags do not decide the class and are not compiled.
 
 A rule outside the compilable subset does not stop at the first: every one is
 listed (``Fallback``) so the preview can say exactly what would run in Python.

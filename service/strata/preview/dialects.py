@@ -6,23 +6,26 @@ between two days, how many active days fall on or before a day and the latest
 of them, JSON array membership, exact decimals, string tests. Each database
 implements them with what it does both fast and exactly.
 
-Postgres. A value that several rules read is computed once per row as a
-``JOIN LATERAL f(...) AS name(v)`` function item: a function in FROM runs once
-per row, is not inlined into every reader (a subquery would be) and stays
-parallel-safe (a correlated subquery runs only in the leader). The active days
-(``activity_dates`` plus ``first_active_date`` and the local day of
-``last_active_at``) are sorted and deduplicated once per row into a ``date[]``
-(through ``tsvector``, core Postgres' only way to sort an array without a
-subquery), and counts and maxima over them are ``width_bucket`` binary searches.
-Correlated subqueries over ``jsonb_array_elements_text``, the obvious
-translation, take 5 to 12 s per million profiles; this takes about one.
+Postgres. Values that several rules read are computed once per row in
+``JOIN LATERAL ROWS FROM (f(...), ...)`` items, one per dependency level: a
+function in FROM runs once per row, is not inlined into every reader (a
+subquery would be) and stays parallel-safe (a correlated subquery runs only in
+the leader). The active days (``activity_dates`` plus ``first_active_date`` and
+the local day of ``last_active_at``) are sorted and deduplicated once per row
+into a ``text[]`` of ISO days (through ``tsvector``, core Postgres' only way to
+sort an array without a subquery); counts and the latest day are
+``width_bucket`` binary searches against literal days. Correlated subqueries
+over ``jsonb_array_elements_text``, the obvious translation, take 5 to 12 s per
+million profiles, in one process. Whether a user was active in a window needs
+no sorting at all: ``?|`` against the window's days, when no rule needs the
+sorted days anyway (``sqlfacts`` chooses).
 
 SQLite. There are no time zones, so Python functions registered on the
 connection convert instants with the same zoneinfo the engine uses. Active days
-are correlated subqueries over ``json_each``, which SQLite runs cheaply row by
-row. There is no exact decimal type either: arithmetic on non-integers, and
-comparisons that would need exact decimals, raise ``NotCompilable`` and the
-preview evaluates in Python.
+are correlated subqueries over ``json_each``, computed once per row in one
+subquery of shared values. There is no exact decimal type either: arithmetic
+on non-integers, and comparisons that would need exact decimals, raise
+``NotCompilable`` and the preview evaluates in Python.
 
 Datetime rule values are ``timestamp with time zone`` on Postgres and integer
 microseconds since the epoch (UTC) on SQLite; calendar days are ``date`` on
