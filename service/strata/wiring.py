@@ -21,6 +21,7 @@ from strata.config import Settings
 from strata.decisionlog import JsonLinesLog
 from strata.decisions import DecisionService
 from strata.errors import Unavailable
+from strata.preview.service import Previews
 from strata.profiles import ProfileService, ProfileStore
 from strata.registry.seed import seed
 from strata.registry.service import Registry
@@ -72,10 +73,13 @@ class Services:
     store: ProfileStore
     engine: Engine
     watcher: Watcher
+    previews: Previews
 
     def operations(self) -> Operations:
         """The RPCs both transports serve, over these use cases."""
-        return Operations(self.decisions, self.profiles, registry=self.registry, access=self.access)
+        return Operations(
+            self.decisions, self.profiles, registry=self.registry, access=self.access, previews=self.previews
+        )
 
     def ready(self) -> bool:
         """Rulesets are loaded and the database answers."""
@@ -108,6 +112,9 @@ def build_services(settings: Settings, *, run_migrations: bool = False) -> Servi
     active = ActiveRulesets(registry)
     active.refresh()
     store = GuardedStore(SqlProfileStore(engine, schema))
+    # Previews read the whole population: from a replica when STRATA_READ_DATABASE_URL names one.
+    same = settings.read_database_url == settings.database_url
+    read_engine = engine if same else make_engine(settings.read_database_url, pool_size=2)
     return Services(
         DecisionService(
             active, store, log=JsonLinesLog(settings.decision_log) if settings.decision_log else None
@@ -118,4 +125,5 @@ def build_services(settings: Settings, *, run_migrations: bool = False) -> Servi
         store,
         engine,
         Watcher(active, engine.url),
+        Previews(registry, read_engine, schema),
     )

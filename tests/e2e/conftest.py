@@ -24,6 +24,7 @@ from werkzeug.serving import make_server
 from strata.access.store import TokenStore
 from strata.access.tokens import Access, Tokens
 from strata.decisions import DecisionService
+from strata.preview.service import Previews
 from strata.profiles import ProfileService
 from strata.registry.seed import seed
 from strata.registry.service import Registry
@@ -150,7 +151,8 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     seed(registry, RULES_DIR)
     tokens = Tokens(TokenStore(engine))
     publisher_token = tokens.create("e2e-publisher", "publisher")
-    operations = Operations(decisions, profiles, registry=registry, access=Access(tokens))
+    previews = Previews(registry, engine, rules.schema)  # over the (empty) profiles table of that file
+    operations = Operations(decisions, profiles, registry=registry, access=Access(tokens), previews=previews)
     server, grpc_port = grpc_server.create_server(operations, "127.0.0.1:0", max_workers=8)
     server.start()
     http = make_server("127.0.0.1", 0, create_app(operations), threaded=True)

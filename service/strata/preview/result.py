@@ -89,6 +89,10 @@ class PreviewResult:
         """How many users the candidate would move to another class."""
         return sum(cell.count for cell in self.cells if cell.changed)
 
+    @property
+    def changed_share(self) -> float:
+        return _share(self.changed, self.total)
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON form (the CLI's ``--json``; what a REST endpoint would return)."""
         return {
@@ -104,7 +108,7 @@ class PreviewResult:
             "database": self.database,
             "total": self.total,
             "changed": self.changed,
-            "changed_share": _share(self.changed, self.total),
+            "changed_share": self.changed_share,
             "classes": list(self.classes),
             "before": self.before,
             "after": self.after,

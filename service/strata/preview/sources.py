@@ -15,18 +15,22 @@ from strata.errors import InvalidArgument, NotFound, Problem
 from strata.preview.runner import Version
 from strata.registry.cache import source_name
 from strata.registry.service import Registry
-from strata.rulefiles.loader import compile_rule_file, parse_rule_file, read_rule_file
+from strata.rulefiles.loader import RuleFile, compile_rule_file, parse_rule_file, read_rule_file
+
+
+def named(rule_file: RuleFile, name: str, where: str) -> RuleFile:
+    """``rule_file`` if it is the ruleset ``name``; ``where`` says what held it (a path, a field)."""
+    if rule_file.name != name:
+        raise InvalidArgument(
+            f"{where} is the ruleset {rule_file.name!r}, not {name!r}",
+            [Problem("preview compares two versions of one ruleset", field=where)],
+        )
+    return rule_file
 
 
 def from_file(path: Path, name: str, schema: ProfileSchema) -> Version:
     """A rule file on disk, which must be the ruleset ``name``."""
-    rule_file = read_rule_file(path)
-    if rule_file.name != name:
-        raise InvalidArgument(
-            f"{path} is the ruleset {rule_file.name!r}, not {name!r}",
-            [Problem("preview compares two versions of one ruleset", file=str(path))],
-        )
-    return Version(str(path), compile_rule_file(rule_file, schema))
+    return Version(str(path), compile_rule_file(named(read_rule_file(path), name, str(path)), schema))
 
 
 def version_number(registry: Registry, name: str, reference: str) -> tuple[int, str]:

@@ -26,6 +26,7 @@ from strata.transport.context import Context
 from strata.transport.errors import GRPC_ERROR_KEY, as_strata_error, envelope_bytes, status_of, summary
 from strata.transport.operations import (
     DECISION_SERVICE,
+    PREVIEW_SERVICE,
     PROFILE_SERVICE,
     REGISTRY_SERVICE,
     ROUTES,
@@ -34,7 +35,7 @@ from strata.transport.operations import (
 )
 
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
-SERVICES = (DECISION_SERVICE, PROFILE_SERVICE, REGISTRY_SERVICE)
+SERVICES = (DECISION_SERVICE, PROFILE_SERVICE, REGISTRY_SERVICE, PREVIEW_SERVICE)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, cast
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
@@ -19,19 +20,23 @@ from google.protobuf.message import Message
 
 from strata.access.tokens import Access, Principal, Role
 from strata.api.strata.v1 import decision_pb2 as pb
+from strata.api.strata.v1 import preview_pb2 as preview_pb
 from strata.api.strata.v1 import profile_pb2 as profile_pb
 from strata.api.strata.v1 import registry_pb2 as registry_pb
 from strata.decisions import DecisionService
 from strata.errors import Unavailable
+from strata.preview.service import Previews
 from strata.profiles import ProfileService
 from strata.registry.service import Registry
 from strata.transport import convert
 from strata.transport.context import Context
+from strata.transport.preview_operations import preview
 from strata.transport.registry_operations import RegistryOperations
 
 DECISION_SERVICE = pb.DESCRIPTOR.services_by_name["DecisionService"].full_name
 PROFILE_SERVICE = profile_pb.DESCRIPTOR.services_by_name["ProfileService"].full_name
 REGISTRY_SERVICE = registry_pb.DESCRIPTOR.services_by_name["RegistryService"].full_name
+PREVIEW_SERVICE = preview_pb.DESCRIPTOR.services_by_name["PreviewService"].full_name
 
 
 @dataclass(frozen=True)
@@ -172,6 +177,11 @@ ROUTES: tuple[Route, ...] = (
         registry_pb.ListAuditRequest, registry_pb.ListAuditResponse,
         "Every registry change, newest first", body=None,
     ),
+    Route(
+        PREVIEW_SERVICE, "Preview", "POST", "/v1/rulesets/{name}:preview",
+        preview_pb.PreviewRequest, preview_pb.PreviewResponse,
+        "How a candidate version would reclassify every stored user",
+    ),
 )  # fmt: skip
 
 
@@ -188,7 +198,7 @@ def _unavailable(what: str) -> Handler:
 class Operations:
     """The RPCs over the use cases, and who may call each.
 
-    Without a profile store or a registry, their RPCs answer ``unavailable``.
+    Without a profile store, a registry or previews, their RPCs answer ``unavailable``.
     """
 
     def __init__(
@@ -198,6 +208,7 @@ class Operations:
         *,
         registry: Registry | None = None,
         access: Access | None = None,
+        previews: Previews | None = None,
     ) -> None:
         self.decisions = decisions
         self.profiles = profiles
@@ -219,6 +230,7 @@ class Operations:
             "UpsertProfile": self.upsert_profile,
             "GetProfile": self.get_profile,
             "DeleteProfile": self.delete_profile,
+            "Preview": partial(preview, previews) if previews else _unavailable("impact previews"),
         }
 
     def authorize(self, rpc: str, authorization: str | None) -> Principal:
