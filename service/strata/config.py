@@ -16,6 +16,8 @@ from pathlib import Path
 DEFAULT_DATABASE_URL = "sqlite:///var/strata.db"
 # service/strata/config.py -> the repository root, where rules/ sits beside service/.
 DEFAULT_RULES_DIR = Path(__file__).resolve().parents[2] / "rules"
+#: A session secret shorter than this could be guessed; ``secrets.token_urlsafe(32)`` gives 43.
+MIN_SECRET_CHARS = 32
 
 
 def _port(environ: Mapping[str, str], name: str, default: int) -> int:
@@ -64,8 +66,12 @@ class Settings:
     read_database_url: str = ""
     #: A JSON lines file every decision is appended to, off the request path; empty: no decision log.
     decision_log: str = ""
+    #: Signs the ops console's session cookies: the same on every replica; empty: the console is off.
+    console_secret: str = ""
 
     def __post_init__(self) -> None:
+        if self.console_secret and len(self.console_secret) < MIN_SECRET_CHARS:
+            raise ValueError(f"STRATA_CONSOLE_SECRET: at least {MIN_SECRET_CHARS} characters")
         if not self.read_database_url:
             object.__setattr__(self, "read_database_url", self.database_url)
 
@@ -80,7 +86,7 @@ class Settings:
 
         Variables: ``STRATA_DATABASE_URL``, ``STRATA_RULES_DIR``,
         ``STRATA_GRPC_PORT``, ``STRATA_HTTP_PORT``, ``STRATA_REQUIRE_TOKENS``,
-        ``STRATA_READ_DATABASE_URL``, ``STRATA_DECISION_LOG``.
+        ``STRATA_READ_DATABASE_URL``, ``STRATA_DECISION_LOG``, ``STRATA_CONSOLE_SECRET``.
         A malformed value raises ``ValueError`` naming the variable, so a bad
         deployment fails at once.
         """
@@ -94,4 +100,5 @@ class Settings:
             require_tokens=_flag(env, "STRATA_REQUIRE_TOKENS"),
             read_database_url=env.get("STRATA_READ_DATABASE_URL") or "",
             decision_log=env.get("STRATA_DECISION_LOG") or "",
+            console_secret=env.get("STRATA_CONSOLE_SECRET") or "",
         )

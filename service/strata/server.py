@@ -18,6 +18,7 @@ from types import FrameType
 from grpc_health.v1 import health
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from strata.console import Console
 from strata.transport import grpc_server
 from strata.transport.http import create_app
 from strata.transport.operations import Operations
@@ -47,6 +48,7 @@ def serve(
     ready: Callable[[], bool] | None = None,
     on_started: Callable[[Bound], None] | None = None,
     stop: threading.Event | None = None,
+    console: Console | None = None,
 ) -> None:
     """Serve gRPC and REST until SIGTERM or SIGINT (or ``stop`` is set), then drain.
 
@@ -64,7 +66,9 @@ def serve(
     )
     http: BaseWSGIServer | None = None
     if http_port is not None:
-        http = make_server(host, http_port, create_app(operations, ready=ready), threaded=True)
+        http = make_server(
+            host, http_port, create_app(operations, ready=ready, console=console), threaded=True
+        )
         # Non-daemon request threads are joined by server_close(): that is the HTTP drain.
         http.daemon_threads = False  # type: ignore[attr-defined]
         http.block_on_close = True  # type: ignore[attr-defined]

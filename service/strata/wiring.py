@@ -18,6 +18,7 @@ from sqlalchemy.exc import OperationalError
 from strata.access.store import TokenStore
 from strata.access.tokens import Access, Tokens
 from strata.config import Settings
+from strata.console.backend import Console
 from strata.decisionlog import JsonLinesLog
 from strata.decisions import DecisionService
 from strata.errors import Unavailable
@@ -74,12 +75,18 @@ class Services:
     engine: Engine
     watcher: Watcher
     previews: Previews
+    active: ActiveRulesets
+    tokens: Tokens
 
     def operations(self) -> Operations:
         """The RPCs both transports serve, over these use cases."""
         return Operations(
             self.decisions, self.profiles, registry=self.registry, access=self.access, previews=self.previews
         )
+
+    def console(self, secret: str) -> Console:
+        """What the ops console serves: these use cases; ``secret`` signs its sessions (empty: off)."""
+        return Console(self.registry, self.decisions, self.tokens, self.previews, self.active.refresh, secret)
 
     def ready(self) -> bool:
         """Rulesets are loaded and the database answers."""
@@ -115,15 +122,18 @@ def build_services(settings: Settings, *, run_migrations: bool = False) -> Servi
     # Previews read the whole population: from a replica when STRATA_READ_DATABASE_URL names one.
     same = settings.read_database_url == settings.database_url
     read_engine = engine if same else make_engine(settings.read_database_url, pool_size=2)
+    tokens = Tokens(TokenStore(engine))
     return Services(
         DecisionService(
             active, store, log=JsonLinesLog(settings.decision_log) if settings.decision_log else None
         ),
         ProfileService(schema, store),
         registry,
-        Access(Tokens(TokenStore(engine)), require_tokens=settings.require_tokens),
+        Access(tokens, require_tokens=settings.require_tokens),
         store,
         engine,
         Watcher(active, engine.url),
         Previews(registry, read_engine, schema),
+        active,
+        tokens,
     )

@@ -101,7 +101,14 @@ class Tokens:
                 "the credentials are not a bearer token",
                 [Problem("expected Bearer <token>", field="authorization")],
             )
-        digest = token_hash(match.group(1))
+        return self.principal(token_hash(match.group(1)))
+
+    def principal(self, digest: str) -> Principal:
+        """The principal of a token known by its SHA-256; ``Unauthenticated`` if unknown or revoked.
+
+        A console session keeps the digest, not the token, and asks again on each page, so a
+        revoked token ends its sessions within ``ttl`` seconds.
+        """
         now = self._clock()
         with self._lock:
             cached = self._checked.get(digest)

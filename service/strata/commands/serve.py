@@ -1,8 +1,9 @@
 """``strata serve``: both transports in one process, configured from ``STRATA_*``.
 
 ``--demo`` is what ``make run`` uses on a fresh machine: it migrates the
-database, stores a few example users (``demo-*``) and prints one call for
-each transport to copy.
+database, stores a few example users (``demo-*``), prints one call for
+each transport to copy, and makes the console's session secret and a
+publisher token to sign in with (see ``strata.console.demo``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 import click
 
 from strata.config import Settings
+from strata.console.demo import demo_secret, demo_token
 from strata.errors import StrataError
 from strata.profiles import ProfileStore
 from strata.server import Bound, serve
@@ -64,12 +66,14 @@ def seed_demo(store: ProfileStore) -> list[str]:
     return [profile["user_id"] for profile in profiles]
 
 
-def _announce(bound: Bound, users: list[str], http_port: int, rest: str) -> None:
+def _announce(bound: Bound, users: list[str], http_port: int, rest: str, token_file: Path | None) -> None:
     host = "localhost" if bound.host in ("0.0.0.0", "::", "127.0.0.1") else bound.host
     user = users[1] if len(users) > 1 else "USER_ID"
     body = f'{{"user_id": "{user}"}}'
     click.echo(f"REST  http://{host}:{http_port}  ({rest}; OpenAPI: /openapi.json, health: /healthz /readyz)")
     click.echo(f"gRPC  {host}:{bound.grpc_port}  (health and reflection on)")
+    if token_file is not None:
+        click.echo(f"Console  http://{host}:{http_port}/console  (sign in with the token in {token_file})")
     click.echo(f"  curl -s http://{host}:{http_port}/v1/lifecycle:classify -d '{body}'")
     rpc = "strata.v1.DecisionService/ClassifyLifecycle"
     click.echo(f"  grpcurl -plaintext -d '{body}' {host}:{bound.grpc_port} {rpc}")
@@ -118,9 +122,12 @@ def serve_command(
     settings = Settings.from_env()
     if rules_dir is not None:
         settings = dataclasses.replace(settings, rules_dir=rules_dir)
+    if demo and not settings.console_secret:
+        settings = dataclasses.replace(settings, console_secret=demo_secret())
     try:
         services = build_services(settings, run_migrations=migrate or demo)
         users = seed_demo(services.store) if demo else []
+        token_file = demo_token(services.tokens) if demo else None
     except StrataError as exc:
         click.echo(f"error ({exc.code}): {exc}", err=True)
         sys.exit(2)
@@ -135,7 +142,8 @@ def serve_command(
             http_port=None if gunicorn else port,
             grace=grace,
             ready=services.ready,
-            on_started=lambda bound: _announce(bound, users, bound.http_port or port, rest),
+            on_started=lambda bound: _announce(bound, users, bound.http_port or port, rest, token_file),
+            console=services.console(settings.console_secret),
         )
     finally:
         services.watcher.stop()
@@ -150,6 +158,7 @@ def _start_gunicorn(host: str, port: int, grace: float, settings: Settings) -> s
         **os.environ,
         "STRATA_DATABASE_URL": settings.database_url,
         "STRATA_RULES_DIR": str(settings.rules_dir),
+        "STRATA_CONSOLE_SECRET": settings.console_secret,
     }
     command = [
         sys.executable, "-m", "gunicorn", "--workers", "2", "--bind", f"{host}:{port}",

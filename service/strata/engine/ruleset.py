@@ -46,6 +46,8 @@ class Compiler:
             if schema.fields[name].type.scalar != "date"
         }
         self.problems: list[Problem] = []
+        #: Each name an expression reads -> the rules (or fields) that read it.
+        self.reads: dict[str, set[str]] = {}
         for name in constants:
             if name in schema.fields or name in DERIVED_FACTS:
                 self.problem(f"constant {name!r} hides a profile field or derived fact", f"constants.{name}")
@@ -58,10 +60,13 @@ class Compiler:
         make: Callable[[str, Mapping[str, Any], frozenset[str]], Expression],
     ) -> Expression | None:
         try:
-            return make(str(text), self.types, self.profile_fields())
+            expression = make(str(text), self.types, self.profile_fields())
         except ExpressionError as exc:
             self.problems.append(Problem(str(exc), rule=rule, field=path))
             return None
+        for name in expression.reads:
+            self.reads.setdefault(name, set()).add(rule or path)
+        return expression
 
     def profile_fields(self) -> frozenset[str]:
         """Fields whose rule value is the parsed profile's value as is, so compiled rules read them
@@ -179,6 +184,9 @@ class CompiledRuleset(Generic[SpecT]):
         self.checksum = checksum
         self.schema = compiler.schema
         self.constants: dict[str, Any] = dict(spec.constants)
+        #: The facts, fields, constants and inputs the rules read -> the rules reading each: what a
+        #: reviewer checks before activating (the compiler fills it as the kind compiles its rules).
+        self.reads: Mapping[str, set[str]] = compiler.reads
         self._stamp = {"ruleset": self.name, "checksum": self.checksum}
 
     def facts(self, profile: Mapping[str, Any], clock: Clock) -> Facts:

@@ -55,6 +55,15 @@ def _conflict(name: str, expected: int, current: int) -> Conflict:
     )
 
 
+def check_alias(alias: str) -> None:
+    """Refuse an alias name that could not be used in a pin (``name@alias``)."""
+    if not ALIAS.match(alias):
+        raise InvalidArgument(
+            f"invalid alias {alias!r}",
+            [Problem("lower-case letters, digits, '_' and '-', starting with a letter", field="alias")],
+        )
+
+
 def _test_problems(rule_file: RuleFile, results: list[CaseResult]) -> list[Problem]:
     """One located problem per failing expectation of the file's own test cases."""
     problems = []
@@ -208,40 +217,40 @@ class Registry:
 
     def activate(self, name: str, version: int, expected_revision: int, actor: str) -> Head:
         """Make ``version`` the one that answers; activating the active version changes nothing."""
-        head = self._current(name, expected_revision)
+        head = self.at_revision(name, expected_revision)
         self.version(name, version)
         if head.active_version == version:
             return head
         return self._move(head, version, "activate", actor)
 
     def rollback(self, name: str, expected_revision: int, actor: str) -> Head:
-        """Undo the last activation: back to the version that was active before it.
+        """Undo the last activation: back to the version that was active before it."""
+        head = self.at_revision(name, expected_revision)
+        return self._move(head, self.rollback_target(head), "rollback", actor)
+
+    def rollback_target(self, head: Head) -> int:
+        """The version a rollback would activate; ``FailedPrecondition`` if there is none.
 
         The history is the audit trail: activations push a version,
         rollbacks pop one, so repeated rollbacks walk further back.
         """
-        head = self._current(name, expected_revision)
         history: list[int] = []
-        for entry in self._store.activations(name):
+        for entry in self._store.activations(head.name):
             if entry.action == "activate" and entry.to_version is not None:
                 history.append(entry.to_version)
             elif history:
                 history.pop()
         if len(history) < 2:
             raise FailedPrecondition(
-                f"ruleset {name!r} has no earlier active version to roll back to",
+                f"ruleset {head.name!r} has no earlier active version to roll back to",
                 [Problem(f"active version: {head.active_version}", field="name")],
             )
-        return self._move(head, history[-2], "rollback", actor)
+        return history[-2]
 
     def set_alias(self, name: str, alias: str, version: int, expected_revision: int, actor: str) -> Head:
         """Point ``alias`` (``stable``, ``canary``, ...) at ``version``."""
-        if not ALIAS.match(alias):
-            raise InvalidArgument(
-                f"invalid alias {alias!r}",
-                [Problem("lower-case letters, digits, '_' and '-', starting with a letter", field="alias")],
-            )
-        head = self._current(name, expected_revision)
+        check_alias(alias)
+        head = self.at_revision(name, expected_revision)
         self.version(name, version)
         previous = head.aliases.get(alias)
         if previous == version:
@@ -264,7 +273,7 @@ class Registry:
         Every arm's version must exist and compile with the active versions
         of the rulesets it uses. Users outside the coverage get the active version.
         """
-        head = self._current(name, expected_revision)
+        head = self.at_revision(name, expected_revision)
         active = self._store.active_versions()
         for index, version in enumerate(split.versions):
             self.version(name, version)
@@ -283,14 +292,18 @@ class Registry:
 
     def end_split(self, name: str, expected_revision: int, actor: str) -> Head:
         """End ``name``'s split: every user gets the active version again."""
-        head = self._current(name, expected_revision)
+        head = self.at_revision(name, expected_revision)
         if name not in self._store.splits():
             return head
         if not self._store.set_split(name, None, expected_revision, actor):
             raise _conflict(name, expected_revision, self.head(name).revision)
         return self.head(name)
 
-    def _current(self, name: str, expected_revision: int) -> Head:
+    def at_revision(self, name: str, expected_revision: int) -> Head:
+        """The ruleset's head, if it is still at ``expected_revision``; a ``Conflict`` otherwise.
+
+        Public so that a confirmation step can refuse a stale page before the change itself.
+        """
         head = self.head(name)
         if head.revision != expected_revision:
             raise _conflict(name, expected_revision, head.revision)

@@ -19,6 +19,7 @@ import orjson
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from strata.console import Console, register_console
 from strata.decisions import deadline_after
 from strata.errors import InvalidArgument, NotFound, Problem, ResourceExhausted, StrataError, Unavailable
 from strata.transport.context import Context
@@ -106,8 +107,9 @@ def create_app(
     *,
     max_body_bytes: int = MAX_BODY_BYTES,
     ready: Callable[[], bool] | None = None,
+    console: Console | None = None,
 ) -> Flask:
-    """The REST app. ``ready`` answers /readyz (default: rulesets are loaded)."""
+    """The REST app. ``ready`` answers /readyz (default: rulesets are loaded); ``console``: /console."""
     app = Flask("strata")
     app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
     document = orjson.dumps(openapi_document(ROUTES))
@@ -140,4 +142,6 @@ def create_app(
             return error_response(error, status)
         return error_response(as_strata_error(exc))
 
+    if console is not None:
+        register_console(app, console)
     return app

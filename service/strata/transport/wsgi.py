@@ -23,9 +23,10 @@ _app: Flask | None = None
 
 def create_wsgi_app(settings: Settings | None = None) -> Flask:
     """The REST app over the database that ``settings`` name, hot-reloading activations."""
-    services = build_services(settings or Settings.from_env())
+    settings = settings or Settings.from_env()
+    services = build_services(settings)
     services.watcher.start()
-    return create_app(services.operations(), ready=services.ready)
+    return create_app(services.operations(), ready=services.ready, console=services.console(settings.console_secret))
 
 
 def __getattr__(name: str) -> Flask:
