@@ -312,11 +312,12 @@ class DecisionService:
         instant = as_of or self.now()
         clock = Clock.for_profile(instant if instant.tzinfo else instant.replace(tzinfo=dt.UTC), profile)
         answers: list[Answer[Decision]] = []
+        memo: dict[str, Any] = {}  # one profile, one clock: derived facts are worked out once for all
         for served in rulesets:
             compiled = served.compiled
             check_deadline(deadline, f"before {compiled.name}")
             started = time.perf_counter()
-            decision = compiled.decide(compiled.facts(profile, clock), event)
+            decision = compiled.decide(compiled.facts(profile, clock, memo), event)
             answers.append(Answer(decision, served.version, served.reason))
             if self.log is not None:
                 self.log.record(

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 from google.protobuf import json_format
-from strata_client import StrataClient, StrataError
+from strata_client import EXPLAIN_NONE, EXPLAIN_RULES, StrataClient, StrataError
 
 from tests.e2e.conftest import Clients, Servers
 
@@ -46,6 +46,19 @@ def test_inline_profile_overrides_stored_fields(client: StrataClient) -> None:
 def test_decide_several_at_once(client: StrataClient) -> None:
     response = client.decide("u-current", rulesets=["lifecycle.duolingo", "segment.pyramid"], as_of=AS_OF)
     assert len(response.decisions) == 2
+
+
+def test_decide_with_less_explanation(client: StrataClient) -> None:
+    rulesets = ["lifecycle.duolingo", "segment.rfm"]
+    full = client.decide("u-current", rulesets=rulesets, as_of=AS_OF)
+    rules = client.decide("u-current", rulesets=rulesets, as_of=AS_OF, explain=EXPLAIN_RULES)
+    none = client.decide("u-current", rulesets=rulesets, as_of=AS_OF, explain=EXPLAIN_NONE)
+    assert full.decisions[0].lifecycle.explanation[0].HasField("facts")
+    hits = [(hit.rule, hit.reason) for hit in full.decisions[1].segment.explanation]
+    assert [(hit.rule, hit.reason) for hit in rules.decisions[1].segment.explanation] == hits
+    assert not any(hit.HasField("facts") for d in rules.decisions for hit in d.segment.explanation)
+    assert [len(d.lifecycle.explanation) + len(d.segment.explanation) for d in none.decisions] == [0, 0]
+    assert none.decisions[1].segment.scores == full.decisions[1].segment.scores
 
 
 def test_errors_are_strata_errors_with_stable_codes(client: StrataClient) -> None:

@@ -70,6 +70,24 @@ SUCCESSES: list[tuple[str, dict[str, Any]]] = [
         },
     ),
     ("GetProfile", {"user_id": "u-new"}),
+    (
+        "Decide",
+        {
+            "profile": PROFILES["u-current"],
+            "as_of": AS_OF,
+            "rulesets": ["segment", "intervention"],
+            "explain": "EXPLAIN_RULES",
+        },
+    ),
+    (
+        "DecideBatch",
+        {
+            "requests": [
+                {"user_id": "u-new", "as_of": AS_OF, "rulesets": ["lifecycle"], "explain": "EXPLAIN_NONE"},
+                {"profile": PROFILES["u-lapsed"], "as_of": AS_OF, "rulesets": ["segment"], "explain": 1},
+            ]
+        },
+    ),
 ]
 
 

@@ -12,6 +12,9 @@ transport carried them; failures are ``StrataError`` with a stable ``code``.
 from strata_client._client import StrataClient
 from strata_client._errors import StrataError
 from strata_client._pb.decision_pb2 import (
+    EXPLAIN_FULL,
+    EXPLAIN_NONE,
+    EXPLAIN_RULES,
     DecideResponse,
     IncentiveDecision,
     InterventionDecision,
@@ -20,6 +23,9 @@ from strata_client._pb.decision_pb2 import (
 )
 
 __all__ = [
+    "EXPLAIN_FULL",
+    "EXPLAIN_NONE",
+    "EXPLAIN_RULES",
     "DecideResponse",
     "IncentiveDecision",
     "InterventionDecision",

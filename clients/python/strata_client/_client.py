@@ -107,7 +107,9 @@ class StrataClient:
 
     def decide(
         self, user_id: str | None = None, *, rulesets: Sequence[str], profile: Mapping[str, Any] | None = None,
-        as_of: dt.datetime | None = None,
+        as_of: dt.datetime | None = None, explain: pb.Explain.ValueType = pb.EXPLAIN_FULL,
     ) -> pb.DecideResponse:  # fmt: skip
-        request = _fill(pb.DecideRequest(rulesets=list(rulesets)), user_id, profile, as_of)
+        """Several decisions at once. ``explain=pb.EXPLAIN_RULES`` leaves the facts' values out of
+        the explanation, ``pb.EXPLAIN_NONE`` the explanation: cheaper for the server to build."""
+        request = _fill(pb.DecideRequest(rulesets=list(rulesets), explain=explain), user_id, profile, as_of)
         return self._call("Decide", request, pb.DecideResponse)

@@ -17,7 +17,7 @@ from rule_engine import types as re_types
 
 from strata.engine.decision import Decision, RuleHit, plain
 from strata.engine.expressions import Expression, ExpressionError
-from strata.engine.facts import DERIVED_FACTS, Clock, Facts
+from strata.engine.facts import DERIVED_FACTS, Clock, Facts, Memo
 from strata.engine.schema import ProfileSchema
 from strata.engine.spec import RulesetBase
 from strata.errors import EvaluationError, Problem, RuleFileError
@@ -189,9 +189,25 @@ class CompiledRuleset(Generic[SpecT]):
         self.reads: Mapping[str, set[str]] = compiler.reads
         self._stamp = {"ruleset": self.name, "checksum": self.checksum}
 
-    def facts(self, profile: Mapping[str, Any], clock: Clock) -> Facts:
-        """The facts for an already parsed profile (see ``ProfileSchema.parse``)."""
-        return Facts(profile, clock, self.constants)
+    def facts(self, profile: Mapping[str, Any], clock: Clock, memo: Memo | None = None) -> Facts:
+        """The facts for an already parsed profile (see ``ProfileSchema.parse``).
+
+        ``memo``: the request's, when several rulesets decide about one profile at one clock
+        (``Decide``): derived facts, and the answers of rulesets an intervention builds on, are
+        then worked out once for all of them.
+        """
+        return Facts(profile, clock, self.constants, memo)
+
+    def memoized(self, facts: Facts, work: Callable[[Facts], T]) -> T:
+        """``work(facts)``, once per request: an intervention building on this ruleset reuses the
+        answer the request already asked of it (and the other way round). Keyed by this object, so
+        another version of the ruleset (a preview's candidate) never reads this one's answer."""
+        memo = facts.known.cache
+        key = f"_answer:{id(self)}"  # "_": no rule can read it
+        if key not in memo:
+            memo[key] = work(facts)
+        answer: T = memo[key]
+        return answer
 
     def evaluate(
         self, raw_profile: Mapping[str, Any], as_of: dt.datetime, event: Mapping[str, Any] | None = None

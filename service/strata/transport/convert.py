@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import orjson
@@ -28,7 +28,6 @@ from strata.engine.decision import (
     IncentiveDecision,
     InterventionDecision,
     LifecycleDecision,
-    RuleHit,
     SegmentDecision,
 )
 from strata.errors import InvalidArgument, Problem, StrataError
@@ -93,16 +92,20 @@ def message_from_dict(data: Any, message: M, source: str = "the request body") -
     return message
 
 
-def message_from_json(body: bytes, message: M) -> M:
-    """Parse a REST body into ``message``; invalid JSON is an invalid argument saying where."""
+def json_body(body: bytes) -> Any:
+    """A REST body's JSON; invalid JSON is an invalid argument saying where."""
     try:
-        data = orjson.loads(body)
+        return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         problem = "the body is empty" if not body.strip() else str(exc)
         raise InvalidArgument(
             "the request body is not valid JSON", [Problem(problem, field="body")]
         ) from None
-    return message_from_dict(data, message)
+
+
+def message_from_json(body: bytes, message: M) -> M:
+    """Parse a REST body into ``message``; invalid JSON is an invalid argument saying where."""
+    return message_from_dict(json_body(body), message)
 
 
 # well-known types ------------------------------------------------------------
@@ -182,55 +185,59 @@ def decide_request(message: pb.DecideRequest) -> DecideRequest:
 
 
 # decisions -------------------------------------------------------------------
+#
+# Messages are filled in place, in the message that will be sent: a protobuf message
+# passed to a parent's constructor or ``add`` is copied, facts and all.
+
+FULL, RULES, NONE = pb.EXPLAIN_FULL, pb.EXPLAIN_RULES, pb.EXPLAIN_NONE
 
 
-def _hit(hit: RuleHit) -> pb.RuleHit:
-    message = pb.RuleHit(rule=hit.rule, reason=hit.reason)
-    message.facts.SetInParent()  # a rule that read no facts still says so: "facts": {}
-    message.facts.update(hit.facts)
-    return message
+def _stamp(message: DecisionMessage, decision: Decision, explain: int) -> None:
+    """Provenance and explanation, as much of it as ``explain`` asks for (see ``pb.Explain``)."""
+    message.ruleset = decision.ruleset
+    message.checksum = decision.checksum
+    if explain == NONE:
+        return
+    add = message.explanation.add
+    for hit in decision.explanation:
+        item = add(rule=hit.rule, reason=hit.reason)
+        if explain == FULL:
+            item.facts.SetInParent()  # a rule that read no facts still says so: "facts": {}
+            item.facts.update(hit.facts)
 
 
-def _stamp(decision: Decision) -> dict[str, Any]:
-    return {
-        "ruleset": decision.ruleset,
-        "checksum": decision.checksum,
-        "explanation": [_hit(hit) for hit in decision.explanation],
-    }
+def _lifecycle(message: pb.LifecycleDecision, decision: LifecycleDecision) -> None:
+    message.stage = decision.stage
 
 
-def lifecycle_to_proto(decision: LifecycleDecision) -> pb.LifecycleDecision:
-    return pb.LifecycleDecision(**_stamp(decision), stage=decision.stage)
+def _segment(message: pb.SegmentDecision, decision: SegmentDecision) -> None:
+    message.segment = decision.segment
+    message.scores.update(decision.scores)
+    message.tags.extend(decision.tags)
 
 
-def segment_to_proto(decision: SegmentDecision) -> pb.SegmentDecision:
-    return pb.SegmentDecision(
-        **_stamp(decision), segment=decision.segment, scores=decision.scores, tags=decision.tags
+def _incentive(message: pb.IncentiveDecision, decision: IncentiveDecision) -> None:
+    message.MergeFrom(
+        pb.IncentiveDecision(  # one constructor call costs less than fifteen attribute writes
+            event_type=decision.event_type,
+            local_day=decision.local_day.isoformat(),
+            points_earned=decision.points_earned,
+            points_before_cap=decision.points_before_cap,
+            capped=decision.capped,
+            points_total=decision.points_total,
+            daily_points=decision.daily_points,
+            streak=decision.streak,
+            streak_days=decision.streak_days,
+            level=decision.level,
+            previous_level=decision.previous_level,
+            level_up=decision.level_up,
+            badges_unlocked=decision.badges_unlocked,
+            privileges=decision.privileges,
+        )
     )
 
 
-def incentive_to_proto(decision: IncentiveDecision) -> pb.IncentiveDecision:
-    return pb.IncentiveDecision(
-        **_stamp(decision),
-        event_type=decision.event_type,
-        local_day=decision.local_day.isoformat(),
-        points_earned=decision.points_earned,
-        points_before_cap=decision.points_before_cap,
-        capped=decision.capped,
-        points_total=decision.points_total,
-        daily_points=decision.daily_points,
-        streak=decision.streak,
-        streak_days=decision.streak_days,
-        level=decision.level,
-        previous_level=decision.previous_level,
-        level_up=decision.level_up,
-        badges_unlocked=decision.badges_unlocked,
-        privileges=decision.privileges,
-    )
-
-
-def intervention_to_proto(decision: InterventionDecision) -> pb.InterventionDecision:
-    message = pb.InterventionDecision(**_stamp(decision))
+def _intervention(message: pb.InterventionDecision, decision: InterventionDecision) -> None:
     for action in decision.actions:
         item = message.actions.add(
             id=action.id,
@@ -251,20 +258,50 @@ def intervention_to_proto(decision: InterventionDecision) -> pb.InterventionDeci
         message.stage = decision.stage
     if decision.segment is not None:
         message.segment = decision.segment
+
+
+_KINDS: dict[type[Decision], tuple[str, Callable[[Any, Any], None]]] = {
+    LifecycleDecision: ("lifecycle", _lifecycle),
+    SegmentDecision: ("segment", _segment),
+    IncentiveDecision: ("incentive", _incentive),
+    InterventionDecision: ("intervention", _intervention),
+}
+"""Each decision class: its field in the ``Decision`` oneof, and what fills its message."""
+
+
+def _kind(decision: Decision) -> tuple[str, Callable[[Any, Any], None]]:
+    kind = _KINDS.get(type(decision))
+    if kind is None:
+        raise TypeError(f"no wire message for {type(decision).__name__}")
+    return kind
+
+
+def _fill(message: DM, decision: Decision, explain: int = FULL) -> DM:
+    _stamp(message, decision, explain)
+    _kind(decision)[1](message, decision)
     return message
+
+
+def lifecycle_to_proto(decision: LifecycleDecision) -> pb.LifecycleDecision:
+    return _fill(pb.LifecycleDecision(), decision)
+
+
+def segment_to_proto(decision: SegmentDecision) -> pb.SegmentDecision:
+    return _fill(pb.SegmentDecision(), decision)
+
+
+def incentive_to_proto(decision: IncentiveDecision) -> pb.IncentiveDecision:
+    return _fill(pb.IncentiveDecision(), decision)
+
+
+def intervention_to_proto(decision: InterventionDecision) -> pb.InterventionDecision:
+    return _fill(pb.InterventionDecision(), decision)
 
 
 def decision_to_proto(decision: Decision) -> DecisionMessage:
     """The kind's own message for a decision."""
-    if isinstance(decision, LifecycleDecision):
-        return lifecycle_to_proto(decision)
-    if isinstance(decision, SegmentDecision):
-        return segment_to_proto(decision)
-    if isinstance(decision, IncentiveDecision):
-        return incentive_to_proto(decision)
-    if isinstance(decision, InterventionDecision):
-        return intervention_to_proto(decision)
-    raise TypeError(f"no wire message for {type(decision).__name__}")
+    message: DecisionMessage = getattr(pb.Decision(), _kind(decision)[0])
+    return _fill(message, decision)
 
 
 def versioned(message: DM, answer: Answer[Any]) -> DM:
@@ -276,33 +313,43 @@ def versioned(message: DM, answer: Answer[Any]) -> DM:
     return message
 
 
+def fill_decision(message: pb.Decision, answer: Answer[Decision], explain: int = FULL) -> pb.Decision:
+    """``message``, the ``Decision`` oneof, holding the answer under its kind."""
+    versioned(_fill(getattr(message, _kind(answer.decision)[0]), answer.decision, explain), answer)
+    return message
+
+
 def wrap_decision(answer: Answer[Decision]) -> pb.Decision:
     """An answer in the ``Decision`` oneof, under its kind."""
-    message = versioned(decision_to_proto(answer.decision), answer)
-    if isinstance(message, pb.LifecycleDecision):
-        return pb.Decision(lifecycle=message)
-    if isinstance(message, pb.SegmentDecision):
-        return pb.Decision(segment=message)
-    if isinstance(message, pb.IncentiveDecision):
-        return pb.Decision(incentive=message)
-    return pb.Decision(intervention=message)
+    return fill_decision(pb.Decision(), answer)
 
 
-def decide_response(result: DecideResult) -> pb.DecideResponse:
-    return pb.DecideResponse(
-        user_id=result.user_id, decisions=[wrap_decision(answer) for answer in result.decisions]
-    )
+def _fill_response(message: pb.DecideResponse, result: DecideResult, explain: int) -> None:
+    message.user_id = result.user_id
+    add = message.decisions.add
+    for answer in result.decisions:
+        fill_decision(add(), answer, explain)
 
 
-def batch_response(results: list[DecideResult | StrataError]) -> pb.DecideBatchResponse:
-    return pb.DecideBatchResponse(
-        results=[
-            pb.DecideBatchResult(error=error_message(result))
-            if isinstance(result, StrataError)
-            else pb.DecideBatchResult(response=decide_response(result))
-            for result in results
-        ]
-    )
+def decide_response(result: DecideResult, explain: int = FULL) -> pb.DecideResponse:
+    message = pb.DecideResponse()
+    _fill_response(message, result, explain)
+    return message
+
+
+def batch_response(
+    results: Sequence[DecideResult | StrataError], explain: Sequence[int] = ()
+) -> pb.DecideBatchResponse:
+    """One result per request; ``explain``: each request's level (all of it when not given)."""
+    message = pb.DecideBatchResponse()
+    add = message.results.add
+    for index, result in enumerate(results):
+        item = add()
+        if isinstance(result, StrataError):
+            item.error.CopyFrom(error_message(result))
+        else:
+            _fill_response(item.response, result, explain[index] if explain else FULL)
+    return message
 
 
 # errors and profiles -----------------------------------------------------------

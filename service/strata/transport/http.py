@@ -23,7 +23,7 @@ from strata.console import Console, register_console
 from strata.decisions import deadline_after
 from strata.errors import InvalidArgument, NotFound, Problem, ResourceExhausted, StrataError, Unavailable
 from strata.transport.context import Context
-from strata.transport.convert import message_from_dict, message_from_json, message_to_json
+from strata.transport.convert import json_body, message_from_dict, message_from_json, message_to_json
 from strata.transport.errors import as_strata_error, envelope, status_of
 from strata.transport.openapi import openapi_document
 from strata.transport.operations import ROUTES, Operations, Route
@@ -85,9 +85,15 @@ def _query(route: Route) -> dict[str, str]:
 
 
 def _view(operations: Operations, route: Route) -> Callable[..., Response]:
+    json_handler = operations.json_handler(route.rpc) if route.body == "*" and not route.path_params else None
+
     def view(**path: str) -> Response:
         principal = operations.authorize(route.rpc, request.headers.get("Authorization"))
         deadline = deadline_after(parse_timeout(request.headers.get("Grpc-Timeout")))
+        if json_handler is not None:  # the whole body is the request: no path, no query parameters
+            _query(route)
+            data = json_body(request.get_data(cache=False))
+            return json_response(json_handler(data, Context(deadline, principal)))
         message = route.request()
         if route.body == "*":
             message_from_json(request.get_data(cache=False), message)

@@ -28,7 +28,7 @@ from strata.errors import Unavailable
 from strata.preview.service import Previews
 from strata.profiles import ProfileService
 from strata.registry.service import Registry
-from strata.transport import convert
+from strata.transport import convert, convert_json
 from strata.transport.context import Context
 from strata.transport.preview_operations import preview
 from strata.transport.registry_operations import RegistryOperations
@@ -186,6 +186,7 @@ ROUTES: tuple[Route, ...] = (
 
 
 Handler = Callable[[Any, Context], Message]
+JsonHandler = Callable[[Any, Context], dict[str, Any]]
 
 
 def _unavailable(what: str) -> Handler:
@@ -232,6 +233,10 @@ class Operations:
             "DeleteProfile": self.delete_profile,
             "Preview": partial(preview, previews) if previews else _unavailable("impact previews"),
         }
+        self._json_by_rpc: dict[str, JsonHandler] = {
+            "Decide": self.decide_json,
+            "DecideBatch": self.decide_batch_json,
+        }
 
     def authorize(self, rpc: str, authorization: str | None) -> Principal:
         """The caller, if its credentials (an ``Authorization`` value) allow ``rpc``; raises otherwise."""
@@ -239,6 +244,11 @@ class Operations:
 
     def call(self, rpc: str, request: Message, context: Context) -> Message:
         return self._by_rpc[rpc](request, context)
+
+    def json_handler(self, rpc: str) -> JsonHandler | None:
+        """For REST, an RPC that takes and gives JSON without wire messages in between, if it
+        has one (``Decide``, ``DecideBatch``: see ``convert_json``). Its documents are the same."""
+        return self._json_by_rpc.get(rpc)
 
     def classify_lifecycle(
         self, request: pb.ClassifyLifecycleRequest, context: Context
@@ -264,12 +274,23 @@ class Operations:
 
     def decide(self, request: pb.DecideRequest, context: Context) -> pb.DecideResponse:
         return convert.decide_response(
-            self.decisions.decide(convert.decide_request(request), context.deadline)
+            self.decisions.decide(convert.decide_request(request), context.deadline), request.explain
         )
+
+    def decide_json(self, data: Any, context: Context) -> dict[str, Any]:
+        request, explain = convert_json.decide_request(data)
+        return convert_json.decide_response(self.decisions.decide(request, context.deadline), explain)
+
+    def decide_batch_json(self, data: Any, context: Context) -> dict[str, Any]:
+        requests, explain = convert_json.batch_request(data)
+        return convert_json.batch_response(self.decisions.decide_batch(requests, context.deadline), explain)
 
     def decide_batch(self, request: pb.DecideBatchRequest, context: Context) -> pb.DecideBatchResponse:
         requests = [convert.decide_request(item) for item in request.requests]
-        return convert.batch_response(self.decisions.decide_batch(requests, context.deadline))
+        return convert.batch_response(
+            self.decisions.decide_batch(requests, context.deadline),
+            [item.explain for item in request.requests],
+        )
 
     def _profiles(self) -> ProfileService:
         if self.profiles is None:

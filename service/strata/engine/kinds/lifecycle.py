@@ -26,6 +26,9 @@ class LifecycleRuleset(CompiledRuleset[LifecycleSpec]):
 
     def classify(self, facts: Facts) -> tuple[str, RuleHit]:
         """The stage and the rule that gave it (what an intervention building on this needs)."""
+        return self.memoized(facts, self._classify)
+
+    def _classify(self, facts: Facts) -> tuple[str, RuleHit]:
         return first_match_or_default(
             self.name, self.stages, facts, self.spec.default.stage, self.default_hit
         )

@@ -87,14 +87,17 @@ class SegmentRuleset(CompiledRuleset[SegmentSpec]):
         return SegmentDecision(
             ruleset=self.name,
             checksum=self.checksum,
-            explanation=tuple(hits),
+            explanation=hits,
             segment=segment,
             scores=scores,
             tags=tags,
         )
 
-    def classify(self, facts: Facts) -> tuple[str, dict[str, int], tuple[str, ...], list[RuleHit]]:
+    def classify(self, facts: Facts) -> tuple[str, dict[str, int], tuple[str, ...], tuple[RuleHit, ...]]:
         """Segment, scores, tags and the rules that gave them (what an intervention building on this needs)."""
+        return self.memoized(facts, self._classify)
+
+    def _classify(self, facts: Facts) -> tuple[str, dict[str, int], tuple[str, ...], tuple[RuleHit, ...]]:
         scores, hits = self.compute_scores(facts) if self.scores else ({}, [])
         if self._reads_scores:
             facts = facts.with_extra(scores=scores)
@@ -106,7 +109,7 @@ class SegmentRuleset(CompiledRuleset[SegmentSpec]):
         if tagged := all_matches(self.name, self.tags, facts):
             hits += [tag_hit for _, tag_hit in tagged]
             tags = tuple(dict.fromkeys([choice.result for choice, _ in tagged]))
-        return segment, scores, tags, hits
+        return segment, scores, tags, tuple(hits)
 
     def outcomes(self) -> list[str]:
         return list(dict.fromkeys([*(c.result for c in self.segments), self.spec.default.segment]))

@@ -18,6 +18,7 @@ from google.protobuf import message as _message
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -28,6 +29,33 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _Explain:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ExplainEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Explain.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    EXPLAIN_FULL: _Explain.ValueType  # 0
+    """Each deciding rule's id and reason, and the values of the facts it read."""
+    EXPLAIN_RULES: _Explain.ValueType  # 1
+    """Each deciding rule's id and reason, without `facts`."""
+    EXPLAIN_NONE: _Explain.ValueType  # 2
+    """No `explanation`: the answers, with the ruleset, checksum and version that gave them."""
+
+class Explain(_Explain, metaclass=_ExplainEnumTypeWrapper):
+    """How much explanation a `Decide` response carries. Building and sending the
+    values of the facts each rule read is most of a response's cost: a caller
+    that only acts on the answers (and logs them) can leave them out.
+    """
+
+EXPLAIN_FULL: Explain.ValueType  # 0
+"""Each deciding rule's id and reason, and the values of the facts it read."""
+EXPLAIN_RULES: Explain.ValueType  # 1
+"""Each deciding rule's id and reason, without `facts`."""
+EXPLAIN_NONE: Explain.ValueType  # 2
+"""No `explanation`: the answers, with the ruleset, checksum and version that gave them."""
+Global___Explain: _TypeAlias = Explain  # noqa: Y015
 
 @_typing.final
 class ClassifyLifecycleRequest(_message.Message):
@@ -213,7 +241,10 @@ class DecideRequest(_message.Message):
     AS_OF_FIELD_NUMBER: _builtins.int
     RULESETS_FIELD_NUMBER: _builtins.int
     EVENT_FIELD_NUMBER: _builtins.int
+    EXPLAIN_FIELD_NUMBER: _builtins.int
     user_id: _builtins.str
+    explain: Global___Explain.ValueType
+    """How much of each decision's explanation the response carries; all of it when absent."""
     @_builtins.property
     def profile(self) -> _struct_pb2.Struct: ...
     @_builtins.property
@@ -238,10 +269,11 @@ class DecideRequest(_message.Message):
         as_of: _timestamp_pb2.Timestamp | None = ...,
         rulesets: _abc.Iterable[_builtins.str] | None = ...,
         event: Global___Event | None = ...,
+        explain: Global___Explain.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "event", b"event", "profile", b"profile"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "event", b"event", "profile", b"profile", "rulesets", b"rulesets", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "event", b"event", "explain", b"explain", "profile", b"profile", "rulesets", b"rulesets", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
