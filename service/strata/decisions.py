@@ -180,15 +180,28 @@ class DecisionService:
         """Every requested decision for one user, in the order asked."""
         return self._decide(self.rulesets.current(), request, deadline)
 
-    def _decide(self, snapshot: Snapshot, request: DecideRequest, deadline: float | None) -> DecideResult:
+    def _decide(
+        self,
+        snapshot: Snapshot,
+        request: DecideRequest,
+        deadline: float | None,
+        resolved: dict[tuple[str, ...], list[Served]] | None = None,
+    ) -> DecideResult:
+        """``resolved``: the rulesets already resolved for this snapshot (a batch asks for the same
+        ones again and again)."""
         if not request.rulesets:
             raise InvalidArgument(
                 "name at least one kind or ruleset",
                 [Problem(f"expected entries such as {', '.join(DEFAULT_RULESETS)}", field="rulesets")],
             )
-        served = [
-            self.resolve(snapshot, name, f"rulesets.{index}") for index, name in enumerate(request.rulesets)
-        ]
+        served = resolved.get(request.rulesets) if resolved is not None else None
+        if served is None:
+            served = [
+                self.resolve(snapshot, name, f"rulesets.{index}")
+                for index, name in enumerate(request.rulesets)
+            ]
+            if resolved is not None:
+                resolved[request.rulesets] = served
         user_id, answers = self._run(
             snapshot, request.user_id, request.profile, request.as_of, served, request.event, deadline
         )
@@ -209,6 +222,7 @@ class DecisionService:
             )
         now, snapshot = self.now(), self.rulesets.current()
         results: list[DecideResult | StrataError] = []
+        resolved: dict[tuple[str, ...], list[Served]] = {}
         for request in requests:
             check_deadline(deadline, "during the batch")
             if request.as_of is None:
@@ -216,7 +230,7 @@ class DecisionService:
                     request.user_id, request.profile, now, request.rulesets, request.event
                 )
             try:
-                results.append(self._decide(snapshot, request, deadline))
+                results.append(self._decide(snapshot, request, deadline, resolved))
             except DeadlineExceeded:
                 raise
             except StrataError as exc:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -37,24 +38,75 @@ def plain(value: Any) -> Any:
     if isinstance(value, (list, tuple, set, frozenset)):
         items = [plain(item) for item in value]
         return sorted(items) if isinstance(value, (set, frozenset)) else items
+    if isinstance(value, RuleHit):
+        return {"rule": value.rule, "reason": value.reason, "facts": plain(value.facts)}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     return value
 
 
-@dataclass(frozen=True)
 class RuleHit:
-    """One rule that decided: its id, why, and the facts it read."""
+    """One rule that decided: its id, why, and the facts it read.
 
+    The facts' values are read from the request's facts when first asked for
+    (``RuleHit.reading``): a response without them (``explain``) never pays for them.
+    They are the values the rule read: a request's facts only ever grow, a value once
+    read never changes. Immutable, like the decisions that hold it.
+    """
+
+    __slots__ = ("_facts", "_source", "reason", "rule")
     rule: str
     reason: str
-    facts: dict[str, Any] = field(default_factory=dict)
+    _facts: dict[str, Any] | None
+    _source: Callable[[], dict[str, Any]] | None
 
     def __init__(self, rule: str, reason: str, facts: dict[str, Any] | None = None) -> None:
-        """The generated one, without its three ``object.__setattr__`` calls: a decision builds
-        several hits, and writing the instance dict directly (still frozen to everyone else) costs
-        half as much."""
-        self.__dict__.update(rule=rule, reason=reason, facts={} if facts is None else facts)
+        _set(self, "rule", rule)
+        _set(self, "reason", reason)
+        _set(self, "_facts", {} if facts is None else facts)
+        _set(self, "_source", None)
+
+    @classmethod
+    def reading(cls, rule: str, reason: str, source: Callable[[], dict[str, Any]]) -> RuleHit:
+        """A hit whose facts ``source()`` gives, when first asked for."""
+        hit = cls.__new__(cls)
+        _set(hit, "rule", rule)
+        _set(hit, "reason", reason)
+        _set(hit, "_facts", None)
+        _set(hit, "_source", source)
+        return hit
+
+    @property
+    def facts(self) -> dict[str, Any]:
+        facts = self._facts
+        if facts is None:  # two threads may both read them: the same values, either kept
+            source = self._source
+            assert source is not None
+            facts = source()
+            _set(self, "_facts", facts)
+        return facts
+
+    def renamed(self, rule: str, reason: str | None = None) -> RuleHit:
+        """The same facts (still unread, if they were) under another rule id or reason."""
+        if self._facts is not None:
+            return RuleHit(rule, self.reason if reason is None else reason, self._facts)
+        return RuleHit.reading(rule, self.reason if reason is None else reason, lambda: self.facts)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"RuleHit is immutable: cannot set {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RuleHit):
+            return NotImplemented
+        return (self.rule, self.reason, self.facts) == (other.rule, other.reason, other.facts)
+
+    __hash__ = None  # type: ignore[assignment]  # holds a dict, as the dataclass it replaces did
+
+    def __repr__(self) -> str:
+        return f"RuleHit(rule={self.rule!r}, reason={self.reason!r}, facts={self.facts!r})"
+
+
+_set = object.__setattr__
 
 
 @dataclass(frozen=True)

@@ -95,20 +95,25 @@ def base_types(field_types: Mapping[str, Any], constants: Mapping[str, Any]) -> 
 
 
 def hit(rule_id: str, reason: str, facts: Facts, *expressions: Expression | None) -> RuleHit:
-    """A rule hit with the values of every fact its expressions read."""
+    """A rule hit with the values of every fact its expressions read (read when asked for)."""
     if len(expressions) == 1 and expressions[0] is not None:
-        return RuleHit(rule_id, reason, read_facts(facts, expressions[0]))
+        return read_facts(rule_id, reason, facts, expressions[0])
     names = sorted({name for expr in expressions if expr for name in expr.reads})
-    return RuleHit(rule_id, reason, {name: plain(facts[name]) for name in names})
+    return RuleHit.reading(rule_id, reason, lambda: {name: plain(facts[name]) for name in names})
 
 
-def read_facts(facts: Facts, expression: Expression) -> dict[str, Any]:
-    """The plain values of the facts an expression read, in name order, for its explanation."""
+def read_facts(rule_id: str, reason: str, facts: Facts, expression: Expression) -> RuleHit:
+    """A rule hit with the plain values of the facts ``expression`` read, in name order, read when
+    the explanation is asked for."""
     known, profile = facts.known, facts.profile
-    return {
-        name: plain(profile[name] if from_profile else known[name])
-        for name, from_profile in expression.sources
-    }
+    sources = expression.sources
+    return RuleHit.reading(
+        rule_id,
+        reason,
+        lambda: {
+            name: plain(profile[name] if from_profile else known[name]) for name, from_profile in sources
+        },
+    )
 
 
 def failure(ruleset: str, rule: str, what: str, exc: ExpressionError) -> EvaluationError:
@@ -137,7 +142,7 @@ class Choice(Generic[T]):
 
     def hit(self, facts: Facts) -> RuleHit:
         """This rule decided: the values of the facts its condition read."""
-        return RuleHit(self.id, self.reason, read_facts(facts, self.when))
+        return read_facts(self.id, self.reason, facts, self.when)
 
 
 def first_match(ruleset: str, choices: list[Choice[T]], facts: Facts) -> tuple[Choice[T], RuleHit] | None:

@@ -26,7 +26,9 @@ def create_wsgi_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     services = build_services(settings)
     services.watcher.start()
-    return create_app(services.operations(), ready=services.ready, console=services.console(settings.console_secret))
+    return create_app(
+        services.operations(), ready=services.ready, console=services.console(settings.console_secret)
+    )
 
 
 def __getattr__(name: str) -> Flask:

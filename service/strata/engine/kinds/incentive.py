@@ -88,6 +88,7 @@ class IncentiveRuleset(CompiledRuleset[IncentiveSpec]):
             if points:
                 self.points[rule.event] = PointsRuleCompiled(rule, points, cap)
         compiler.types["after"] = AFTER_TYPE
+        self._privileges: dict[tuple[int, str | None], tuple[str, ...]] = {}
         self.badges = [
             Choice(rule.id, when, rule.result, rule.reason)
             for index, rule in enumerate(spec.badges)
@@ -98,19 +99,26 @@ class IncentiveRuleset(CompiledRuleset[IncentiveSpec]):
         return bisect.bisect_right(self.spec.levels.thresholds, points)
 
     def privileges(self, level: int, membership: str | None) -> tuple[str, ...]:
-        """Privileges of every level up to ``level``, then the membership's own."""
+        """Privileges of every level up to ``level``, then the membership's own (worked out once
+        for each pair: they depend on the file only)."""
+        key = (level, membership)
+        if key not in self._privileges:
+            self._privileges[key] = self._grant(level, membership)
+        return self._privileges[key]
+
+    def _grant(self, level: int, membership: str | None) -> tuple[str, ...]:
         granted = [
             p for lvl, names in sorted(self.spec.levels.privileges.items()) if lvl <= level for p in names
         ]
         granted += self.spec.memberships.get(membership or "", [])
         return tuple(dict.fromkeys(granted))
 
-    def _streak(self, event: Event, facts: Facts) -> tuple[str, int]:
+    def _streak(self, event: Event, today: dt.date, facts: Facts) -> tuple[str, int]:
+        """``today``: the user's local day of the event."""
         profile = facts.profile
         days = int(profile["streak_days"])
         if self.spec.streak is None or event.type not in self.spec.streak.events:
             return "untracked", days
-        today = facts.clock.local_date(event.at)
         last = profile["last_checkin_date"]
         if last is not None and today <= last:  # same local day, or a late event for a past day
             return "unchanged", max(days, 1)
@@ -118,7 +126,7 @@ class IncentiveRuleset(CompiledRuleset[IncentiveSpec]):
             return "continued", days + 1
         return "reset", 1
 
-    def _earn(self, event: Event, status: str, facts: Facts) -> tuple[int, int, RuleHit]:
+    def _earn(self, event: Event, day: dt.date, status: str, facts: Facts) -> tuple[int, int, RuleHit]:
         """(points earned, points before the cap, the rule hit)."""
         rule = self.points.get(event.type)
         if rule is None:
@@ -127,41 +135,42 @@ class IncentiveRuleset(CompiledRuleset[IncentiveSpec]):
         raw = max(0, int(evaluate(rule.points, facts, self.name, rule_id, "points")))
         why = hit(rule_id, rule.spec.reason, facts, rule.points, rule.daily_cap)
         if rule.spec.once_per_day and status == "unchanged":
-            return 0, raw, RuleHit(rule_id, f"{rule.spec.reason} (already earned today)", why.facts)
+            return 0, raw, why.renamed(rule_id, f"{rule.spec.reason} (already earned today)")
         if rule.daily_cap is None:
             return raw, raw, why
         cap = int(evaluate(rule.daily_cap, facts, self.name, rule_id, "daily_cap"))
-        earned_today = self._points_today(facts, event).get(event.type, 0)
+        earned_today = self._points_today(facts, day).get(event.type, 0)
         return max(0, min(raw, cap - earned_today)), raw, why
 
-    def _points_today(self, facts: Facts, event: Event) -> dict[str, int]:
+    def _points_today(self, facts: Facts, day: dt.date) -> dict[str, int]:
         profile = facts.profile
-        if profile["daily_points_date"] != facts.clock.local_date(event.at):
+        if profile["daily_points_date"] != day:
             return {}
         return dict(profile["daily_points"])
 
     def decide(self, facts: Facts, event: Mapping[str, Any] | None = None) -> IncentiveDecision:
         parsed = Event.parse(event, facts.clock.as_of)
         profile = facts.profile
-        status, streak_days = self._streak(parsed, facts)
+        day = facts.clock.local_date(parsed.at)  # the user's calendar day of the event
+        status, streak_days = self._streak(parsed, day, facts)
         facts = facts.with_extra(
             event={"type": parsed.type, "at": parsed.at, "count": parsed.count},
             streak={"days": streak_days, "status": status},
         )
-        earned, before_cap, why = self._earn(parsed, status, facts)
+        earned, before_cap, why = self._earn(parsed, day, status, facts)
         total = int(profile["points"]) + earned
         previous_level, level = self.level_of(int(profile["points"])), self.level_of(total)
         facts = facts.with_extra(after={"points": total, "level": level, "streak_days": streak_days})
         held = set(profile["badges"])
         unlocked = [(c, h) for c, h in all_matches(self.name, self.badges, facts) if c.result not in held]
-        daily = self._points_today(facts, parsed)
+        daily = self._points_today(facts, day)
         if parsed.type in self.points:
             daily[parsed.type] = daily.get(parsed.type, 0) + earned
         return IncentiveDecision(
             **self.stamp(),
             explanation=(why, *(badge_hit for _, badge_hit in unlocked)),
             event_type=parsed.type,
-            local_day=facts.clock.local_date(parsed.at),
+            local_day=day,
             points_earned=earned,
             points_before_cap=before_cap,
             capped=earned < before_cap,

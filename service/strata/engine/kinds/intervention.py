@@ -85,11 +85,11 @@ class InterventionRuleset(CompiledRuleset[InterventionSpec]):
         if self.lifecycle:
             stage, why = self.lifecycle.classify(facts.rebase(self.lifecycle.constants))
             extra["lifecycle"] = {"stage": stage}
-            hits.append(RuleHit(f"{self.lifecycle.name}/{why.rule}", why.reason, why.facts))
+            hits.append(why.renamed(f"{self.lifecycle.name}/{why.rule}"))
         if self.segment:
             segment, scores, tags, segment_hits = self.segment.classify(facts.rebase(self.segment.constants))
             extra["segment"] = {"name": segment, "scores": scores, "tags": tags}
-            hits += [RuleHit(f"{self.segment.name}/{h.rule}", h.reason, h.facts) for h in segment_hits]
+            hits += [h.renamed(f"{self.segment.name}/{h.rule}") for h in segment_hits]
         return facts.with_extra(**extra), hits, stage, segment
 
     def decide(self, facts: Facts, event: Mapping[str, Any] | None = None) -> InterventionDecision:

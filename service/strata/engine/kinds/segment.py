@@ -49,6 +49,13 @@ class SegmentRuleset(CompiledRuleset[SegmentSpec]):
         self.scores: dict[str, tuple[ScoreSpec, Expression]] = {}
         self._thresholds: dict[str, list[Decimal]] = {}
         self._score_rules = {name: f"score.{name}" for name in spec.scores}
+        self._reasons = {  # each score's reason for each value it can take, written once
+            name: {
+                value: score_spec.reason or f"{name} scored {value} by thresholds {score_spec.thresholds}"
+                for value in range(1, 6)
+            }
+            for name, score_spec in spec.scores.items()
+        }
         for name, score_spec in spec.scores.items():
             value = compiler.expression(
                 score_spec.value, f"scores.{name}.value", f"score.{name}", compile_optional_number
@@ -78,8 +85,8 @@ class SegmentRuleset(CompiledRuleset[SegmentSpec]):
             scores[name] = score(
                 spec, evaluate(value_expr, facts, self.name, rule, "value"), self._thresholds[name]
             )
-            reason = spec.reason or f"{name} scored {scores[name]} by thresholds {spec.thresholds}"
-            hits.append(RuleHit(rule, reason, read_facts(facts, value_expr)))
+            reason = self._reasons[name][scores[name]]
+            hits.append(read_facts(rule, reason, facts, value_expr))
         return scores, hits
 
     def decide(self, facts: Facts, event: Mapping[str, Any] | None = None) -> SegmentDecision:
