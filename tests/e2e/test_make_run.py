@@ -13,8 +13,10 @@ import sys
 import time
 from pathlib import Path
 
+import requests
 from strata_client import StrataClient
 
+from tests.console_forms import csrf_of
 from tests.net import free_port
 
 
@@ -25,7 +27,9 @@ def test_serve_demo_with_gunicorn_answers_on_both_transports(tmp_path: Path) -> 
         sys.executable, "-m", "strata", "serve", "--demo", "--rest", "gunicorn",
         "--grpc-port", str(grpc_port), "--http-port", str(http_port), "--grace", "2",
     ]  # fmt: skip
-    server = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen(  # in tmp_path: the demo writes its console secret and token to ./var
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         rest = StrataClient.rest(f"http://127.0.0.1:{http_port}", timeout=5, retries=0)
         grpc = StrataClient.grpc(f"127.0.0.1:{grpc_port}", timeout=5, retries=0)
@@ -41,9 +45,31 @@ def test_serve_demo_with_gunicorn_answers_on_both_transports(tmp_path: Path) -> 
         by_grpc = grpc.classify_lifecycle("demo-current")
         assert by_rest.stage == by_grpc.stage == "current"
         assert by_rest.checksum == by_grpc.checksum
+        token = (tmp_path / "var" / "console-token").read_text().strip()
+        assert_console_sessions_work(f"http://127.0.0.1:{http_port}/console", token)
     finally:
         server.send_signal(signal.SIGTERM)
         stdout, _ = server.communicate(timeout=30)
     assert server.returncode == 0
     assert f"curl -s http://localhost:{http_port}/v1/lifecycle:classify" in stdout
     assert "grpcurl -plaintext" in stdout
+    assert f"Console  http://localhost:{http_port}/console" in stdout
+
+
+def assert_console_sessions_work(console: str, token: str) -> None:
+    """Sign in with the demo's token; both gunicorn workers accept the session (one shared secret).
+
+    The cookie is ``Secure``, which ``requests`` will not send over plain HTTP, so it is sent by hand.
+    """
+    page = requests.get(f"{console}/signin", timeout=5)
+    cookie = page.headers["Set-Cookie"].split(";")[0]
+    form = {"token": token, "csrf_token": csrf_of(page.text)}
+    signed_in = requests.post(
+        f"{console}/signin", data=form, headers={"Cookie": cookie}, allow_redirects=False, timeout=5
+    )
+    assert signed_in.status_code == 302, signed_in.text
+    session = {"Cookie": signed_in.headers["Set-Cookie"].split(";")[0]}
+    for _ in range(6):  # new connections: gunicorn hands them to either worker
+        response = requests.get(f"{console}/", headers=session, allow_redirects=False, timeout=5)
+        assert response.status_code == 200
+        assert "lifecycle.duolingo" in response.text

@@ -24,6 +24,7 @@ from strata.config import Settings
 from strata.transport.http import create_app
 from strata.wiring import Services, build_services
 from tests.conftest import RULES_DIR
+from tests.console_forms import csrf_of
 from tests.registry_files import LIFECYCLE, lifecycle
 
 BASE = "https://localhost"  # the session cookie is Secure
@@ -53,12 +54,6 @@ class Console:
 
     def revision(self) -> int:
         return self.services.registry.head(LIFECYCLE).revision
-
-
-def csrf_of(html: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert match, "the page has no CSRF token"
-    return match.group(1)
 
 
 def small_registry(tmp_path: Path, secret: str) -> Settings:

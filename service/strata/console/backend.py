@@ -15,7 +15,7 @@ from typing import Any
 
 from strata.access.tokens import Tokens
 from strata.decisions import DEFAULT_RULESETS, DecideRequest, DecideResult, DecisionService
-from strata.engine.decision import Decision
+from strata.engine.decision import Decision, InterventionDecision
 from strata.engine.facts import DERIVED_FACTS
 from strata.engine.schema import parse_datetime
 from strata.errors import InvalidArgument, Problem, RuleFileError, StrataError
@@ -160,7 +160,16 @@ def outcome(decision: Decision) -> dict[str, Any]:
     fields = decision.to_dict()
     for name in ("ruleset", "checksum", "explanation"):
         fields.pop(name, None)
+    if isinstance(
+        decision, InterventionDecision
+    ):  # the actions' ids and channels; their reasons are in "Why"
+        fields["actions"] = (
+            ", ".join(f"{action.id} ({action.channel})" for action in decision.actions) or "none"
+        )
+        fields["skipped"] = (
+            ", ".join(f"{skipped.id} ({skipped.why})" for skipped in decision.skipped) or "none"
+        )
     return {
-        name: value if isinstance(value, str | int | float | None) else json.dumps(value, ensure_ascii=False)
+        name: value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
         for name, value in fields.items()
     }

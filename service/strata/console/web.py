@@ -37,7 +37,6 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
-    "Cache-Control": "no-store",
 }
 
 console_pages = Blueprint(
@@ -123,7 +122,10 @@ def guard() -> Response | tuple[str, int] | None:
 
 @console_pages.after_request
 def secure(response: Response) -> Response:
+    """Pages may not be framed, sniffed or kept in a shared cache; the stylesheets may be cached."""
     response.headers.update(SECURITY_HEADERS)
+    if request.endpoint != "console.static":
+        response.headers["Cache-Control"] = "no-store"
     return response
 
 
