@@ -181,6 +181,9 @@ def test_publish_preview_activate_try_roll_back_audit(server: Server, page: Page
     change(page, server, "activate", "v1", "v2")
     expect(page.locator("#active-version")).to_have_text("v2")
     assert try_stage(page, server, "demo-current") == "engaged"
+    why = page.locator(f'section.decision[data-ruleset="{RULESET}"] .why')
+    expect(why).to_contain_text("engaged: active today and at least once in the previous 6 days")
+    expect(why).to_contain_text("active_d1_d6 = True, active_today = True")
     shot(page, "try")
 
     change(page, server, "rollback", "v2", "v1")
