@@ -45,6 +45,17 @@ _FLAGS = {
 }
 
 
+def _share(environ: Mapping[str, str], name: str) -> float:
+    text = environ.get(name) or "1"
+    try:
+        share = float(text)
+    except ValueError:
+        raise ValueError(f"{name}={text!r}: expected a share, 0 to 1") from None
+    if not 0 <= share <= 1:
+        raise ValueError(f"{name}={text!r}: a share is 0 to 1")
+    return share
+
+
 def _flag(environ: Mapping[str, str], name: str) -> bool:
     text = environ.get(name) or "0"
     if text.lower() not in _FLAGS:
@@ -68,6 +79,10 @@ class Settings:
     decision_log: str = ""
     #: Signs the ops console's session cookies: the same on every replica; empty: the console is off.
     console_secret: str = ""
+    #: The share of calls whose decisions are logged (shadow differences always are).
+    decision_log_share: float = 1.0
+    #: A port serving this process's Prometheus metrics on its own; 0: only REST's ``/metrics``.
+    metrics_port: int = 0
 
     def __post_init__(self) -> None:
         if self.console_secret and len(self.console_secret) < MIN_SECRET_CHARS:
@@ -86,7 +101,8 @@ class Settings:
 
         Variables: ``STRATA_DATABASE_URL``, ``STRATA_RULES_DIR``,
         ``STRATA_GRPC_PORT``, ``STRATA_HTTP_PORT``, ``STRATA_REQUIRE_TOKENS``,
-        ``STRATA_READ_DATABASE_URL``, ``STRATA_DECISION_LOG``, ``STRATA_CONSOLE_SECRET``.
+        ``STRATA_READ_DATABASE_URL``, ``STRATA_DECISION_LOG``, ``STRATA_CONSOLE_SECRET``,
+        ``STRATA_DECISION_LOG_SHARE``, ``STRATA_METRICS_PORT``.
         A malformed value raises ``ValueError`` naming the variable, so a bad
         deployment fails at once.
         """
@@ -101,4 +117,6 @@ class Settings:
             read_database_url=env.get("STRATA_READ_DATABASE_URL") or "",
             decision_log=env.get("STRATA_DECISION_LOG") or "",
             console_secret=env.get("STRATA_CONSOLE_SECRET") or "",
+            decision_log_share=_share(env, "STRATA_DECISION_LOG_SHARE"),
+            metrics_port=_port(env, "STRATA_METRICS_PORT", 0),
         )

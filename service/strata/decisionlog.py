@@ -2,7 +2,7 @@
 
 ``record`` only puts the entry on a bounded queue (``put_nowait``): when the
 writer has fallen behind and the queue is full, the entry is dropped and
-counted (``dropped``), so a slow disk costs decisions their log lines, never
+counted (``dropped``, and the ``strata_decision_log_dropped`` metric), so a slow disk costs decisions their log lines, never
 their latency. The writer thread owns the file and flushes after each batch
 it drains; ``close`` writes what is queued and stops it.
 """
@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 import orjson
+
+from strata import metrics
 
 DEFAULT_CAPACITY = 10_000
 _STOP = object()
@@ -46,6 +48,7 @@ class JsonLinesLog:
         except queue.Full:
             with self._lock:
                 self.dropped += 1
+            metrics.LOG_DROPPED.inc()
             return False
         return True
 
@@ -63,6 +66,7 @@ class JsonLinesLog:
             self._file.flush()
             with self._lock:
                 self.written += len(lines)
+            metrics.LOG_WRITTEN.inc(len(lines))
             if any(entry is _STOP for entry in batch):
                 return
 

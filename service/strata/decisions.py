@@ -13,7 +13,10 @@ with the same errors. The order of work is deliberate:
 4. every decision of one call sees one clock (``as_of``, or now);
 5. every answer names the ruleset version that made it, and why that one:
    pinned by the request (``name@3``), the user's arm of the ruleset's
-   traffic split (``split:1``, hashed from the user id), or the active one.
+   traffic split (``split:1``, hashed from the user id), or the active one;
+6. a ruleset's shadow candidate, for the sampled users of requests not
+   pinned, is handed to a background runner with the inputs and the answer,
+   and never changes the answer (``strata.shadowrunner``).
 
 Pure Python: no transport, no database imports.
 """
@@ -21,11 +24,13 @@ Pure Python: no transport, no database imports.
 from __future__ import annotations
 
 import datetime as dt
+import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from strata import metrics
 from strata.decisionlog import DecisionSink
 from strata.engine.decision import (
     Decision,
@@ -38,7 +43,8 @@ from strata.engine.facts import Clock
 from strata.errors import DeadlineExceeded, InvalidArgument, NotFound, Problem, ResourceExhausted, StrataError
 from strata.profiles import ProfileReader, check_same_user, parse_profile
 from strata.rulefiles.loader import RuleSet
-from strata.rulesets import ACTIVE, FixedRulesets, RulesetSource, Served, Snapshot
+from strata.rulesets import ACTIVE, PINNED, FixedRulesets, RulesetSource, Served, Snapshot
+from strata.shadowrunner import ShadowRun, ShadowRunner
 
 #: The ruleset that answers a kind when a request names none.
 DEFAULT_RULESETS: Mapping[str, str] = {
@@ -122,13 +128,19 @@ class DecisionService:
         now: Callable[[], dt.datetime] = utc_now,
         max_batch: int = MAX_BATCH,
         log: DecisionSink | None = None,
+        log_share: float = 1.0,
+        shadows: ShadowRunner | None = None,
     ) -> None:
         self.rulesets = rulesets
         self.profiles = profiles
         self.now = now
         self.max_batch = max_batch
-        #: Where every decision is written (user, ruleset, version, why, result, latency); never blocks.
+        #: Where decisions are written (request, user, ruleset, version, why, result, latency); never blocks.
         self.log = log
+        #: The share of calls whose decisions are logged (all of a call's, or none).
+        self.log_share = log_share
+        #: Where shadow candidates run; None: shadows configured in the registry are not run.
+        self.shadows = shadows
 
     @classmethod
     def from_files(
@@ -140,32 +152,39 @@ class DecisionService:
     # one kind --------------------------------------------------------------
 
     def classify_lifecycle(
-        self, request: DecisionRequest, deadline: float | None = None
+        self, request: DecisionRequest, deadline: float | None = None, request_id: str = ""
     ) -> Answer[LifecycleDecision]:
-        return self._single("lifecycle", LifecycleDecision, request, deadline)
+        return self._single("lifecycle", LifecycleDecision, request, deadline, request_id)
 
     def assign_segment(
-        self, request: DecisionRequest, deadline: float | None = None
+        self, request: DecisionRequest, deadline: float | None = None, request_id: str = ""
     ) -> Answer[SegmentDecision]:
-        return self._single("segment", SegmentDecision, request, deadline)
+        return self._single("segment", SegmentDecision, request, deadline, request_id)
 
     def evaluate_incentive(
-        self, request: DecisionRequest, deadline: float | None = None
+        self, request: DecisionRequest, deadline: float | None = None, request_id: str = ""
     ) -> Answer[IncentiveDecision]:
-        return self._single("incentive", IncentiveDecision, request, deadline)
+        return self._single("incentive", IncentiveDecision, request, deadline, request_id)
 
     def recommend_intervention(
-        self, request: DecisionRequest, deadline: float | None = None
+        self, request: DecisionRequest, deadline: float | None = None, request_id: str = ""
     ) -> Answer[InterventionDecision]:
-        return self._single("intervention", InterventionDecision, request, deadline)
+        return self._single("intervention", InterventionDecision, request, deadline, request_id)
 
     def _single(
-        self, kind: str, result: type[D], request: DecisionRequest, deadline: float | None
+        self, kind: str, result: type[D], request: DecisionRequest, deadline: float | None, request_id: str
     ) -> Answer[D]:
         snapshot = self.rulesets.current()
         served = self.resolve(snapshot, request.ruleset or kind, "ruleset", kind)
         _, answers = self._run(
-            snapshot, request.user_id, request.profile, request.as_of, [served], request.event, deadline
+            snapshot,
+            request.user_id,
+            request.profile,
+            request.as_of,
+            [served],
+            request.event,
+            deadline,
+            request_id,
         )
         decision = answers[0].decision
         if not isinstance(decision, result):  # resolve() checked the kind: a bug if reached
@@ -176,15 +195,18 @@ class DecisionService:
 
     # several kinds, many users -----------------------------------------------
 
-    def decide(self, request: DecideRequest, deadline: float | None = None) -> DecideResult:
+    def decide(
+        self, request: DecideRequest, deadline: float | None = None, request_id: str = ""
+    ) -> DecideResult:
         """Every requested decision for one user, in the order asked."""
-        return self._decide(self.rulesets.current(), request, deadline)
+        return self._decide(self.rulesets.current(), request, deadline, request_id)
 
     def _decide(
         self,
         snapshot: Snapshot,
         request: DecideRequest,
         deadline: float | None,
+        request_id: str = "",
         resolved: dict[tuple[str, ...], list[Served]] | None = None,
     ) -> DecideResult:
         """``resolved``: the rulesets already resolved for this snapshot (a batch asks for the same
@@ -203,17 +225,25 @@ class DecisionService:
             if resolved is not None:
                 resolved[request.rulesets] = served
         user_id, answers = self._run(
-            snapshot, request.user_id, request.profile, request.as_of, served, request.event, deadline
+            snapshot,
+            request.user_id,
+            request.profile,
+            request.as_of,
+            served,
+            request.event,
+            deadline,
+            request_id,
         )
         return DecideResult(user_id, answers)
 
     def decide_batch(
-        self, requests: Sequence[DecideRequest], deadline: float | None = None
+        self, requests: Sequence[DecideRequest], deadline: float | None = None, request_id: str = ""
     ) -> list[DecideResult | StrataError]:
         """Each request answered on its own: one unknown user does not fail the others.
 
         A passed deadline fails the whole call, since nobody waits for the rest.
-        The whole batch is judged by one snapshot of the rulesets.
+        The whole batch is judged by one snapshot of the rulesets, and logged
+        under one request id.
         """
         if len(requests) > self.max_batch:
             raise ResourceExhausted(
@@ -230,7 +260,7 @@ class DecisionService:
                     request.user_id, request.profile, now, request.rulesets, request.event
                 )
             try:
-                results.append(self._decide(snapshot, request, deadline, resolved))
+                results.append(self._decide(snapshot, request, deadline, request_id, resolved))
             except DeadlineExceeded:
                 raise
             except StrataError as exc:
@@ -318,6 +348,7 @@ class DecisionService:
         rulesets: Sequence[Served],
         event: Mapping[str, Any] | None,
         deadline: float | None,
+        request_id: str = "",
     ) -> tuple[str, tuple[Answer[Decision], ...]]:
         user_id, raw = self.profile(user_id, inline, deadline)
         if snapshot.splits:
@@ -327,16 +358,21 @@ class DecisionService:
         clock = Clock.for_profile(instant if instant.tzinfo else instant.replace(tzinfo=dt.UTC), profile)
         answers: list[Answer[Decision]] = []
         memo: dict[str, Any] = {}  # one profile, one clock: derived facts are worked out once for all
+        log = self.log if self.log_share >= 1 or random.random() < self.log_share else None
         for served in rulesets:
             compiled = served.compiled
             check_deadline(deadline, f"before {compiled.name}")
             started = time.perf_counter()
             decision = compiled.decide(compiled.facts(profile, clock, memo), event)
             answers.append(Answer(decision, served.version, served.reason))
-            if self.log is not None:
-                self.log.record(
+            metrics.count_decision(compiled.name, served.version, served.reason)
+            if snapshot.shadows and self.shadows is not None and served.reason != PINNED:
+                self._shadow(snapshot, served, decision, profile, clock, event, user_id, request_id, instant)
+            if log is not None:
+                log.record(
                     {
                         "at": instant.isoformat(),
+                        "request_id": request_id,
                         "user_id": user_id,
                         "ruleset": compiled.name,
                         "version": served.version,
@@ -346,3 +382,34 @@ class DecisionService:
                     }
                 )
         return user_id, tuple(answers)
+
+    def _shadow(
+        self,
+        snapshot: Snapshot,
+        served: Served,
+        decision: Decision,
+        profile: Any,
+        clock: Clock,
+        event: Mapping[str, Any] | None,
+        user_id: str,
+        request_id: str,
+        instant: dt.datetime,
+    ) -> None:
+        """Hand the ruleset's shadow candidate to the runner, if the user is sampled."""
+        shadow = snapshot.shadows.get(served.compiled.name)
+        if shadow is None or shadow.candidate.version == served.version or self.shadows is None:
+            return
+        if shadow.shadow.sampled(user_id):
+            self.shadows.submit(
+                ShadowRun(
+                    shadow.candidate,
+                    served,
+                    decision,
+                    profile,
+                    clock,
+                    event,
+                    user_id,
+                    request_id,
+                    instant.isoformat(),
+                )
+            )

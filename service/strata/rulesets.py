@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from strata.engine import CompiledRuleset, ProfileSchema
 from strata.rulefiles.loader import RuleSet
+from strata.shadows import Shadow
 from strata.splits import Split
 
 #: Why a version answered: it is the ruleset's active version.
@@ -26,6 +27,8 @@ ACTIVE = "active"
 PINNED = "pinned"
 #: Why a version answered: the ruleset's traffic split put the user in an arm (``split:1``).
 SPLIT = "split"
+#: Why a version ran: it is the ruleset's shadow candidate (its answers are compared, never returned).
+SHADOW = "shadow"
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,14 @@ class SplitServed:
         return None if arm is None else self.arms[arm]
 
 
+@dataclass(frozen=True)
+class ShadowServed:
+    """A ruleset's shadow with its candidate version compiled."""
+
+    shadow: Shadow
+    candidate: Served
+
+
 class Pins(Protocol):
     """Versions other than the active one, by number or alias (the registry's; files have none)."""
 
@@ -67,17 +78,20 @@ class Snapshot:
     """Rulesets by name, with the profile schema they were compiled against.
 
     ``pins`` serves other versions than the active ones, when there are
-    versions; ``splits`` are the rulesets whose traffic is split between versions.
+    versions; ``splits`` are the rulesets whose traffic is split between versions;
+    ``shadows`` the rulesets with a candidate version judged beside the answering one.
     """
 
     schema: ProfileSchema
     rulesets: Mapping[str, Served]
     pins: Pins | None = None
     splits: Mapping[str, SplitServed] = field(default_factory=dict)
+    shadows: Mapping[str, ShadowServed] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "rulesets", MappingProxyType(dict(self.rulesets)))
         object.__setattr__(self, "splits", MappingProxyType(dict(self.splits)))
+        object.__setattr__(self, "shadows", MappingProxyType(dict(self.shadows)))
 
     @classmethod
     def of_files(cls, rules: RuleSet) -> Snapshot:

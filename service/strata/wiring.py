@@ -30,6 +30,7 @@ from strata.registry.serving import ActiveRulesets
 from strata.registry.store import RegistryStore
 from strata.registry.watcher import Watcher
 from strata.rulefiles.loader import load_schema
+from strata.shadowrunner import ShadowRunner
 from strata.store import ProfileStore as SqlProfileStore
 from strata.store import make_engine, migrate, require_migrated
 from strata.transport.operations import Operations
@@ -123,9 +124,10 @@ def build_services(settings: Settings, *, run_migrations: bool = False) -> Servi
     same = settings.read_database_url == settings.database_url
     read_engine = engine if same else make_engine(settings.read_database_url, pool_size=2)
     tokens = Tokens(TokenStore(engine))
+    log = JsonLinesLog(settings.decision_log) if settings.decision_log else None
     return Services(
         DecisionService(
-            active, store, log=JsonLinesLog(settings.decision_log) if settings.decision_log else None
+            active, store, log=log, log_share=settings.decision_log_share, shadows=ShadowRunner(log)
         ),
         ProfileService(schema, store),
         registry,

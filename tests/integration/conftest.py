@@ -87,14 +87,25 @@ class LiveServers:
         return Tokens(TokenStore(self.services.engine)).create(name or f"test-{role}", role)
 
 
+def settings_for(database_url: str, decision_log: Path | None = None) -> Settings:
+    """Tokens required, rules/ seeding the registry, and the decision log (if any) written there."""
+    log = "" if decision_log is None else str(decision_log)
+    return Settings(database_url=database_url, rules_dir=RULES_DIR, require_tokens=True, decision_log=log)
+
+
 @pytest.fixture
-def live(database_url: str) -> Iterator[LiveServers]:
+def live_settings(database_url: str) -> Settings:
+    """The settings of ``live``; a test module may override this fixture (to add a decision log)."""
+    return settings_for(database_url)
+
+
+@pytest.fixture
+def live(live_settings: Settings) -> Iterator[LiveServers]:
     """gRPC and REST over a registry seeded from rules/ on ``database_url``; tokens required.
 
     The watcher runs, as in ``strata serve``, so activations reach the decisions.
     """
-    settings = Settings(database_url=database_url, rules_dir=RULES_DIR, require_tokens=True)
-    services = build_services(settings, run_migrations=True)
+    services = build_services(live_settings, run_migrations=True)
     operations = services.operations()
     server, grpc_port = grpc_server.create_server(operations, "127.0.0.1:0", max_workers=4)
     server.start()

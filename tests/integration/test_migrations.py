@@ -21,10 +21,18 @@ def test_migrate_creates_the_schema_on_an_empty_database(database_url: str) -> N
     with pytest.raises(SchemaNotReady, match="run `strata db migrate`"):
         require_migrated(engine)
 
-    assert migrate(database_url) == head_revision() == "0003"
+    assert migrate(database_url) == head_revision() == "0004"
     require_migrated(engine)
     tables = inspect(engine)
-    registry = {"ruleset_versions", "ruleset_heads", "aliases", "ruleset_splits", "audit_log", "api_tokens"}
+    registry = {
+        "ruleset_versions",
+        "ruleset_heads",
+        "aliases",
+        "ruleset_splits",
+        "ruleset_shadows",
+        "audit_log",
+        "api_tokens",
+    }
     assert {"profiles", "alembic_version", *registry} <= set(tables.get_table_names())
     assert {index["name"] for index in tables.get_indexes("profiles")} == {
         "ix_profiles_registered_at",
@@ -32,7 +40,7 @@ def test_migrate_creates_the_schema_on_an_empty_database(database_url: str) -> N
         "ix_profiles_last_order_at",
         "ix_profiles_updated_at",
     }
-    assert migrate(database_url) == "0003"  # idempotent: safe on every start
+    assert migrate(database_url) == "0004"  # idempotent: safe on every start
     engine.dispose()
 
 

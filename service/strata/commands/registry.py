@@ -1,4 +1,4 @@
-"""``strata rules publish|list|versions|diff|activate|rollback|alias|split`` and ``strata audit``.
+"""``strata rules publish|list|versions|diff|activate|rollback|alias|split|shadow`` and ``strata audit``.
 
 The rule registry from a terminal, working directly on the database named by
 STRATA_DATABASE_URL (like ``strata db``), through the same use cases as the
@@ -21,6 +21,7 @@ from strata.registry.records import Head
 from strata.registry.service import Registry
 from strata.registry.store import RegistryStore
 from strata.rulefiles.loader import load_schema
+from strata.shadows import Shadow, default_seed
 from strata.splits import Split
 
 
@@ -189,6 +190,47 @@ def split(
 
 
 @click.command()
+@click.argument("name")
+@click.option(
+    "--version", "candidate", type=int, help="the candidate version to run beside the answering one"
+)
+@click.option(
+    "--share", type=float, default=1.0, show_default=True, help="the share of users whose requests run it"
+)
+@click.option("--seed", default="", help="the salt of the users' sample; shadow:NAME when empty")
+@click.option("--end", is_flag=True, help="stop running the candidate")
+@_revision
+@_actor
+def shadow(
+    name: str,
+    candidate: int | None,
+    share: float,
+    seed: str,
+    end: bool,
+    expected_revision: int,
+    actor: str,
+) -> None:
+    """Run a candidate version of NAME beside the answering one for a share of the users, or --end it.
+
+    The answer never changes: the candidate runs in the background, its
+    agreements and differences are counted (strata_shadow_* metrics) and each
+    difference is written to the decision log with both results. Requests
+    that pin a version are not shadowed.
+    """
+    if end == (candidate is not None):
+        raise click.UsageError("give either --version or --end")
+    with reported_errors():
+        registry = _registry()
+        if end:
+            head = registry.end_shadow(name, expected_revision, actor)
+            out.print(f"{name}: no shadow (revision {head.revision})", markup=False)
+            return
+        chosen = Shadow(candidate or 0, share, seed or default_seed(name))
+        head = registry.set_shadow(name, chosen, expected_revision, actor)
+    out.print(f"{name}: shadow {chosen.detail} (revision {head.revision})", markup=False)
+
+
+@click.command()
 @click.option("--ruleset", default="", help="only this ruleset's changes")
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
 @click.option("--before", type=int, help="only entries older than this id (to page back)")
@@ -214,4 +256,4 @@ def audit(ruleset: str, limit: int, before: int | None) -> None:
 
 
 #: The subcommands of ``strata rules`` that work on the registry.
-REGISTRY_COMMANDS = (publish, list_rulesets, versions, diff, activate, rollback, alias, split)
+REGISTRY_COMMANDS = (publish, list_rulesets, versions, diff, activate, rollback, alias, split, shadow)

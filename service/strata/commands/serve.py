@@ -11,13 +11,16 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import click
 
+from strata import metrics
 from strata.config import Settings
 from strata.console.demo import demo_secret, demo_token
 from strata.errors import StrataError
@@ -92,6 +95,11 @@ def _announce(bound: Bound, users: list[str], http_port: int, rest: str, token_f
     type=click.Path(file_okay=False, path_type=Path),
     help="rule files that seed an empty registry; default: STRATA_RULES_DIR",
 )
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    help="serve this process's Prometheus metrics on a port of their own; default: STRATA_METRICS_PORT",
+)
 @click.option("--migrate", is_flag=True, help="migrate the database before serving")
 @click.option("--demo", is_flag=True, help="migrate, store the demo-* users and print example calls")
 @click.option(
@@ -113,6 +121,7 @@ def serve_command(
     demo: bool,
     grace: float,
     rest: str,
+    metrics_port: int | None,
 ) -> None:
     """Serve decisions over gRPC and REST in one process.
 
@@ -132,7 +141,12 @@ def serve_command(
         click.echo(f"error ({exc.code}): {exc}", err=True)
         sys.exit(2)
     port = settings.http_port if http_port is None else http_port
-    gunicorn = _start_gunicorn(host, port, grace, settings) if rest == "gunicorn" else None
+    metrics_dir = None
+    if rest == "gunicorn" and not metrics.multiprocess_dir():
+        metrics_dir = tempfile.mkdtemp(prefix="strata-metrics-")
+    gunicorn = _start_gunicorn(host, port, grace, settings, metrics_dir) if rest == "gunicorn" else None
+    if metrics_port or settings.metrics_port:
+        metrics.serve(metrics_port or settings.metrics_port, host)
     services.watcher.start()
     try:
         serve(
@@ -150,16 +164,26 @@ def serve_command(
         if gunicorn is not None:
             gunicorn.terminate()  # SIGTERM: gunicorn drains its workers
             gunicorn.wait(grace + 5)
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-def _start_gunicorn(host: str, port: int, grace: float, settings: Settings) -> subprocess.Popen[bytes]:
-    """REST under gunicorn, as in production, over the same database and rules."""
+def _start_gunicorn(
+    host: str, port: int, grace: float, settings: Settings, metrics_dir: str | None
+) -> subprocess.Popen[bytes]:
+    """REST under gunicorn, as in production, over the same database and rules.
+
+    Its workers share ``metrics_dir`` (unless one is set already), so that
+    ``/metrics`` on any of them counts all of them.
+    """
     env = {
         **os.environ,
         "STRATA_DATABASE_URL": settings.database_url,
         "STRATA_RULES_DIR": str(settings.rules_dir),
         "STRATA_CONSOLE_SECRET": settings.console_secret,
     }
+    if metrics_dir is not None:
+        env[metrics.MULTIPROCESS_DIR] = metrics_dir
     command = [
         sys.executable, "-m", "gunicorn", "--workers", "2", "--bind", f"{host}:{port}",
         "--graceful-timeout", str(int(grace)), "--log-level", "warning", "strata.transport.wsgi:app",

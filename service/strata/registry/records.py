@@ -40,7 +40,7 @@ class AuditRecord:
     id: int
     at: dt.datetime
     actor: str
-    action: str  # publish | activate | rollback | alias
+    action: str  # publish | activate | rollback | alias | split | shadow
     ruleset: str
     from_version: int | None
     to_version: int | None

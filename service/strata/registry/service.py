@@ -40,6 +40,7 @@ from strata.registry.store import RegistryStore
 from strata.rulefiles.casetests import CaseResult, run_cases
 from strata.rulefiles.loader import RuleFile, parse_rule_file
 from strata.rulefiles.yamldoc import MAX_FILE_BYTES
+from strata.shadows import Shadow
 from strata.splits import Split
 
 MAX_NOTE_CHARS = 2000
@@ -274,16 +275,8 @@ class Registry:
         of the rulesets it uses. Users outside the coverage get the active version.
         """
         head = self.at_revision(name, expected_revision)
-        active = self._store.active_versions()
         for index, version in enumerate(split.versions):
-            self.version(name, version)
-            try:
-                self.compiled.compile_set({**active, name: version})
-            except RuleFileError as exc:
-                raise FailedPrecondition(
-                    f"{source_name(name, version)} does not compile with the active rulesets",
-                    [Problem(problem.message, field=f"versions.{index}") for problem in exc.problems],
-                ) from None
+            self._check_compiles(name, version, f"versions.{index}")
         if self._store.splits().get(name) == split:
             return head
         if not self._store.set_split(name, split, expected_revision, actor):
@@ -298,6 +291,48 @@ class Registry:
         if not self._store.set_split(name, None, expected_revision, actor):
             raise _conflict(name, expected_revision, self.head(name).revision)
         return self.head(name)
+
+    def shadows(self) -> dict[str, Shadow]:
+        """Ruleset name -> its shadow, for every ruleset that has one."""
+        return self._store.shadows()
+
+    def shadow(self, name: str) -> Shadow | None:
+        self.head(name)
+        return self._store.shadows().get(name)
+
+    def set_shadow(self, name: str, shadow: Shadow, expected_revision: int, actor: str) -> Head:
+        """Run ``shadow.version`` beside whichever version answers ``name`` (or change the shadow).
+
+        The candidate must exist and compile with the active versions of the
+        rulesets it uses. Its answers are compared, counted and logged, never returned.
+        """
+        head = self.at_revision(name, expected_revision)
+        self._check_compiles(name, shadow.version, "version")
+        if self._store.shadows().get(name) == shadow:
+            return head
+        if not self._store.set_shadow(name, shadow, expected_revision, actor):
+            raise _conflict(name, expected_revision, self.head(name).revision)
+        return self.head(name)
+
+    def end_shadow(self, name: str, expected_revision: int, actor: str) -> Head:
+        """Stop running ``name``'s candidate."""
+        head = self.at_revision(name, expected_revision)
+        if name not in self._store.shadows():
+            return head
+        if not self._store.set_shadow(name, None, expected_revision, actor):
+            raise _conflict(name, expected_revision, self.head(name).revision)
+        return self.head(name)
+
+    def _check_compiles(self, name: str, version: int, field: str) -> None:
+        """Refuse a version that is missing, or that does not compile with the active rulesets."""
+        self.version(name, version)
+        try:
+            self.compiled.compile_set({**self._store.active_versions(), name: version})
+        except RuleFileError as exc:
+            raise FailedPrecondition(
+                f"{source_name(name, version)} does not compile with the active rulesets",
+                [Problem(problem.message, field=field) for problem in exc.problems],
+            ) from None
 
     def at_revision(self, name: str, expected_revision: int) -> Head:
         """The ruleset's head, if it is still at ``expected_revision``; a ``Conflict`` otherwise.

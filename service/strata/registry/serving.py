@@ -17,7 +17,8 @@ from collections.abc import Mapping
 from strata.errors import NotFound, Problem, StrataError, Unavailable
 from strata.registry.records import Head
 from strata.registry.service import Registry
-from strata.rulesets import ACTIVE, PINNED, SPLIT, Served, Snapshot, SplitServed
+from strata.rulesets import ACTIVE, PINNED, SHADOW, SPLIT, Served, ShadowServed, Snapshot, SplitServed
+from strata.shadows import Shadow
 from strata.splits import Split
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ class ActiveRulesets:
         self._active: dict[str, int] = {}
         self._marker: int | None = None
         self._splits: dict[str, Split] = {}
+        self._shadows: dict[str, Shadow] = {}
         self._unreachable = False
         self._lock = threading.Lock()  # one refresh at a time; readers never wait
 
@@ -85,6 +87,8 @@ class ActiveRulesets:
                     else {name: Served(compiled[name], version, ACTIVE) for name, version in active.items()}
                 )
                 served_splits = self._serve_splits(rulesets, splits)
+                shadows = self._registry.shadows()
+                served_shadows = self._serve_shadows(rulesets, shadows)
             except Unavailable as exc:
                 if not self._unreachable:  # say it once per outage, not on every poll
                     log.warning("%s (%s); serving the rulesets loaded before", exc, exc.__cause__)
@@ -96,14 +100,16 @@ class ActiveRulesets:
                 return False
             self._unreachable, self._marker = False, marker
             pins = RegistryPins(self._registry, heads)
-            self._snapshot = Snapshot(self._snapshot.schema, rulesets, pins, served_splits)
-            changed = compiled is not None or splits != self._splits
-            self._active, self._splits = active, splits
+            self._snapshot = Snapshot(self._snapshot.schema, rulesets, pins, served_splits, served_shadows)
+            changed = compiled is not None or splits != self._splits or shadows != self._shadows
+            self._active, self._splits, self._shadows = active, splits, shadows
             if not changed:  # same versions answer; aliases or latest versions may differ
                 return False
         log.info("serving %s", ", ".join(f"{name}@{version}" for name, version in sorted(active.items())))
         for name, split in sorted(splits.items()):
             log.info("splitting %s: %s seed=%s coverage=%r", name, split.arms, split.seed, split.coverage)
+        for name, shadow in sorted(shadows.items()):
+            log.info("shadowing %s: %s", name, shadow.detail)
         return True
 
     def _serve_splits(
@@ -131,4 +137,21 @@ class ActiveRulesets:
                 log.error("the split of %s is ignored: %s", name, exc)
                 continue
             served[name] = SplitServed(split, arms)
+        return served
+
+    def _serve_shadows(
+        self, rulesets: Mapping[str, Served], shadows: Mapping[str, Shadow]
+    ) -> dict[str, ShadowServed]:
+        """Each shadow with its candidate compiled against the active versions; one that fails is skipped."""
+        dependencies = {name: served.compiled for name, served in rulesets.items()}
+        served: dict[str, ShadowServed] = {}
+        for name, shadow in shadows.items():
+            try:
+                candidate = self._registry.compiled.compile_version(name, shadow.version, dependencies)
+            except Unavailable:
+                raise
+            except StrataError as exc:
+                log.error("the shadow of %s is ignored: %s", name, exc)
+                continue
+            served[name] = ShadowServed(shadow, Served(candidate, shadow.version, SHADOW))
         return served

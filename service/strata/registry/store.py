@@ -23,14 +23,15 @@ from sqlalchemy import Connection, Engine, Row, func, insert, select, text, upda
 from sqlalchemy.dialects import postgresql, sqlite
 
 from strata.registry.records import AuditRecord, Head, VersionRecord
+from strata.shadows import Shadow
 from strata.splits import Split
-from strata.store.models import ALIASES, AUDIT_LOG, RULESET_HEADS, RULESET_VERSIONS, SPLITS
+from strata.store.models import ALIASES, AUDIT_LOG, RULESET_HEADS, RULESET_VERSIONS, SHADOWS, SPLITS
 from strata.store.sql import connect, utc
 
 #: The Postgres notification channel a change to any head is announced on.
 CHANNEL = "strata_registry"
 
-_V, _H, _A, _L, _S = RULESET_VERSIONS, RULESET_HEADS, ALIASES, AUDIT_LOG, SPLITS
+_V, _H, _A, _L, _S, _W = RULESET_VERSIONS, RULESET_HEADS, ALIASES, AUDIT_LOG, SPLITS, SHADOWS
 _LISTED = (_V.c.name, _V.c.version, _V.c.kind, _V.c.checksum, _V.c.author, _V.c.created_at, _V.c.note)
 
 
@@ -126,6 +127,13 @@ class RegistryStore:
                 for row in connection.execute(select(_S))
             }
 
+    def shadows(self) -> dict[str, Shadow]:
+        """Ruleset name -> its shadow, for every ruleset that has one."""
+        with self._connect() as connection:
+            return {
+                row.name: Shadow(row.version, row.share, row.seed) for row in connection.execute(select(_W))
+            }
+
     def activations(self, name: str) -> list[AuditRecord]:
         """The ruleset's activations and rollbacks, oldest first: its history of active versions."""
         query = (
@@ -218,6 +226,21 @@ class RegistryStore:
                 "ended" if split is None else f"{split.arms} seed={split.seed} coverage={split.coverage!r}"
             )
             self._record(connection, dt.datetime.now(dt.UTC), actor, "split", name, None, None, detail)
+        return True
+
+    def set_shadow(self, name: str, shadow: Shadow | None, expected_revision: int, actor: str) -> bool:
+        """Set, change or (``None``) end the shadow if the head is still at ``expected_revision``."""
+        with self._connect(write=True) as connection:
+            if not self._bump(connection, name, expected_revision):
+                return False
+            connection.execute(_W.delete().where(_W.c.name == name))
+            if shadow is not None:
+                connection.execute(
+                    insert(_W).values(name=name, version=shadow.version, share=shadow.share, seed=shadow.seed)
+                )
+            version = None if shadow is None else shadow.version
+            detail = "ended" if shadow is None else shadow.detail
+            self._record(connection, dt.datetime.now(dt.UTC), actor, "shadow", name, None, version, detail)
         return True
 
     def _bump(self, connection: Connection, name: str, expected: int, **values: Any) -> bool:

@@ -181,7 +181,26 @@ class Split(Base):
     coverage: Mapped[float] = mapped_column(Double())
 
 
-AUDIT_ACTIONS = ("publish", "activate", "rollback", "alias", "split")
+class Shadow(Base):
+    """A ruleset's shadow: a candidate version run beside the answering one for a share of the users."""
+
+    __tablename__ = "ruleset_shadows"
+    __table_args__ = (
+        ForeignKeyConstraint(["name"], ["ruleset_heads.name"], name="fk_ruleset_shadows_name_ruleset_heads"),
+        ForeignKeyConstraint(
+            ["name", "version"],
+            ["ruleset_versions.name", "ruleset_versions.version"],
+            name="fk_ruleset_shadows_version_ruleset_versions",
+        ),
+    )
+
+    name: Mapped[str] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(Integer())
+    share: Mapped[float] = mapped_column(Double())
+    seed: Mapped[str]
+
+
+AUDIT_ACTIONS = ("publish", "activate", "rollback", "alias", "split", "shadow")
 
 
 class AuditEntry(Base):
@@ -224,5 +243,6 @@ RULESET_VERSIONS = cast(Table, RulesetVersion.__table__)
 RULESET_HEADS = cast(Table, RulesetHead.__table__)
 ALIASES = cast(Table, Alias.__table__)
 SPLITS = cast(Table, Split.__table__)
+SHADOWS = cast(Table, Shadow.__table__)
 AUDIT_LOG = cast(Table, AuditEntry.__table__)
 API_TOKENS = cast(Table, ApiToken.__table__)

@@ -4,7 +4,9 @@ Thin on purpose: a handler checks the ``authorization`` metadata (``Bearer
 <token>``), turns the call's remaining time into a deadline, calls the
 shared operation, and on failure sets the status from the one
 error table with the JSON envelope in trailing metadata (``strata-error-bin``)
-so gRPC callers get the same error document as REST callers.
+so gRPC callers get the same error document as REST callers. The request id
+(``x-request-id`` metadata, or a new one) goes back in the trailing metadata,
+answer or error.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from google.protobuf.message import DecodeError, Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from strata import metrics
 from strata.decisions import deadline_after
 from strata.errors import InvalidArgument, Problem
-from strata.transport.context import Context
+from strata.transport.context import REQUEST_ID_KEY, Context, request_id
 from strata.transport.errors import GRPC_ERROR_KEY, as_strata_error, envelope_bytes, status_of, summary
 from strata.transport.operations import (
     DECISION_SERVICE,
@@ -60,12 +63,15 @@ def _deserializer(message_type: type[Message]) -> Callable[[bytes], Message | Ma
     return deserialize
 
 
-def _authorization(context: grpc.ServicerContext) -> str | None:
-    """The ``authorization`` metadata value, as REST's header of the same name."""
+def _metadata(context: grpc.ServicerContext) -> tuple[str | None, str | None]:
+    """The ``authorization`` and ``x-request-id`` metadata values, as REST's headers of the same names."""
+    authorization = given_id = None
     for key, value in context.invocation_metadata() or ():
         if key == "authorization":
-            return value if isinstance(value, str) else value.decode()
-    return None
+            authorization = value if isinstance(value, str) else value.decode()
+        elif key == REQUEST_ID_KEY:
+            given_id = value if isinstance(value, str) else value.decode()
+    return authorization, given_id
 
 
 def _handler(
@@ -73,14 +79,25 @@ def _handler(
 ) -> Callable[[Message | Malformed, grpc.ServicerContext], Message]:
     def handle(request: Message | Malformed, context: grpc.ServicerContext) -> Message:
         remaining: float | None = context.time_remaining()
+        authorization, given_id = _metadata(context)
+        call_id = ""  # an invalid id is not echoed
         try:
-            principal = operations.authorize(route.rpc, _authorization(context))
+            call_id = request_id(given_id)
+            principal = operations.authorize(route.rpc, authorization)
             if isinstance(request, Malformed):
                 raise request.error
-            return operations.call(route.rpc, request, Context(deadline_after(remaining), principal))
+            response = operations.call(
+                route.rpc, request, Context(deadline_after(remaining), principal, call_id)
+            )
+            context.set_trailing_metadata(((REQUEST_ID_KEY, call_id),))
+            return response
         except Exception as exc:
             error = as_strata_error(exc)
-            context.set_trailing_metadata(((GRPC_ERROR_KEY, envelope_bytes(error)),))
+            metrics.ERRORS.labels(error.code).inc()
+            trailers: tuple[tuple[str, str | bytes], ...] = ((GRPC_ERROR_KEY, envelope_bytes(error)),)
+            if call_id:
+                trailers += ((REQUEST_ID_KEY, call_id),)
+            context.set_trailing_metadata(trailers)
             context.abort(status_of(error).grpc, summary(error))
 
     handle.__name__ = route.rpc

@@ -6,7 +6,9 @@ fields; the response is the JSON mapping of the response message. The caller's d
 header, as grpc-gateway forwards it; credentials in ``Authorization: Bearer
 <token>``, checked before the body is read. Errors are the ``strata.v1.Error``
 envelope with the status from the one error table, including the framework's
-own failures (unknown route, oversized or malformed body).
+own failures (unknown route, oversized or malformed body). A call's request id
+(``X-Request-Id``, or a new one) is sent back in the same header, answer or
+error. ``/metrics`` is the Prometheus exposition (see ``strata.metrics``).
 """
 
 from __future__ import annotations
@@ -16,13 +18,14 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from strata import metrics
 from strata.console import Console, register_console
 from strata.decisions import deadline_after
 from strata.errors import InvalidArgument, NotFound, Problem, ResourceExhausted, StrataError, Unavailable
-from strata.transport.context import Context
+from strata.transport.context import REQUEST_ID_KEY, Context, request_id
 from strata.transport.convert import json_body, message_from_dict, message_from_json, message_to_json
 from strata.transport.errors import as_strata_error, envelope, status_of
 from strata.transport.openapi import openapi_document
@@ -88,12 +91,13 @@ def _view(operations: Operations, route: Route) -> Callable[..., Response]:
     json_handler = operations.json_handler(route.rpc) if route.body == "*" and not route.path_params else None
 
     def view(**path: str) -> Response:
+        g.request_id = call_id = request_id(request.headers.get(REQUEST_ID_KEY))
         principal = operations.authorize(route.rpc, request.headers.get("Authorization"))
         deadline = deadline_after(parse_timeout(request.headers.get("Grpc-Timeout")))
         if json_handler is not None:  # the whole body is the request: no path, no query parameters
             _query(route)
             data = json_body(request.get_data(cache=False))
-            return json_response(json_handler(data, Context(deadline, principal)))
+            return json_response(json_handler(data, Context(deadline, principal, call_id)))
         message = route.request()
         if route.body == "*":
             message_from_json(request.get_data(cache=False), message)
@@ -101,7 +105,7 @@ def _view(operations: Operations, route: Route) -> Callable[..., Response]:
             message_from_json(request.get_data(cache=False), getattr(message, route.body))
         message_from_dict({**_query(route), **path}, message, "the path or query string")
         return json_response(
-            message_to_json(operations.call(route.rpc, message, Context(deadline, principal)))
+            message_to_json(operations.call(route.rpc, message, Context(deadline, principal, call_id)))
         )
 
     view.__name__ = route.rpc
@@ -137,6 +141,18 @@ def create_app(
             return error_response(Unavailable("not ready to serve decisions"))
         return json_response({"status": "ready"})
 
+    @app.get("/metrics")
+    def metrics_view() -> Response:
+        body, content_type = metrics.exposition()
+        return Response(body, content_type=content_type)
+
+    @app.after_request
+    def echo_request_id(response: Response) -> Response:
+        call_id = g.get("request_id")
+        if call_id:
+            response.headers[REQUEST_ID_KEY] = call_id
+        return response
+
     @app.get("/openapi.json")
     def openapi() -> Response:
         return Response(document, mimetype="application/json")
@@ -145,8 +161,10 @@ def create_app(
     def on_error(exc: Exception) -> Response:
         if isinstance(exc, HTTPException):
             error, status = _framework_error(exc)
-            return error_response(error, status)
-        return error_response(as_strata_error(exc))
+        else:
+            error, status = as_strata_error(exc), None
+        metrics.ERRORS.labels(error.code).inc()
+        return error_response(error, status)
 
     if console is not None:
         register_console(app, console)

@@ -10,6 +10,7 @@ the same refusal) true by construction; the e2e tests check it anyway.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -18,6 +19,7 @@ from typing import Any, cast
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
+from strata import metrics
 from strata.access.tokens import Access, Principal, Role
 from strata.api.strata.v1 import decision_pb2 as pb
 from strata.api.strata.v1 import preview_pb2 as preview_pb
@@ -173,6 +175,17 @@ ROUTES: tuple[Route, ...] = (
         "End a ruleset's traffic split", role=Role.PUBLISHER,
     ),
     Route(
+        REGISTRY_SERVICE, "SetShadow", "POST", "/v1/rulesets/{name}:shadow",
+        registry_pb.SetShadowRequest, registry_pb.Ruleset,
+        "Run a candidate version beside the answering one for a share of the users",
+        role=Role.PUBLISHER,
+    ),
+    Route(
+        REGISTRY_SERVICE, "EndShadow", "POST", "/v1/rulesets/{name}:endShadow",
+        registry_pb.EndShadowRequest, registry_pb.Ruleset,
+        "Stop running a ruleset's shadow candidate", role=Role.PUBLISHER,
+    ),
+    Route(
         REGISTRY_SERVICE, "ListAudit", "GET", "/v1/audit",
         registry_pb.ListAuditRequest, registry_pb.ListAuditResponse,
         "Every registry change, newest first", body=None,
@@ -215,6 +228,7 @@ class Operations:
         self.profiles = profiles
         self.access = access or Access(None)
         self._roles = {route.rpc: route.role for route in ROUTES}
+        self._latency = {route.rpc: metrics.LATENCY.labels(route.rpc) for route in ROUTES}
         registry_handlers = RegistryOperations(registry).handlers() if registry else {}
         self._by_rpc: dict[str, Handler] = {
             route.rpc: registry_handlers.get(route.rpc, _unavailable("rule registry"))
@@ -243,52 +257,82 @@ class Operations:
         return self.access.authorize(self._roles[rpc], authorization)
 
     def call(self, rpc: str, request: Message, context: Context) -> Message:
-        return self._by_rpc[rpc](request, context)
+        """Answer ``rpc``; its latency is observed whether it answers or fails."""
+        started = time.perf_counter()
+        try:
+            return self._by_rpc[rpc](request, context)
+        finally:
+            self._latency[rpc].observe(time.perf_counter() - started)
 
     def json_handler(self, rpc: str) -> JsonHandler | None:
         """For REST, an RPC that takes and gives JSON without wire messages in between, if it
         has one (``Decide``, ``DecideBatch``: see ``convert_json``). Its documents are the same."""
-        return self._json_by_rpc.get(rpc)
+        handler = self._json_by_rpc.get(rpc)
+        if handler is None:
+            return None
+        latency = self._latency[rpc]
+
+        def timed(data: Any, context: Context) -> dict[str, Any]:
+            started = time.perf_counter()
+            try:
+                return handler(data, context)
+            finally:
+                latency.observe(time.perf_counter() - started)
+
+        return timed
 
     def classify_lifecycle(
         self, request: pb.ClassifyLifecycleRequest, context: Context
     ) -> pb.LifecycleDecision:
-        answer = self.decisions.classify_lifecycle(convert.decision_request(request), context.deadline)
+        answer = self.decisions.classify_lifecycle(
+            convert.decision_request(request), context.deadline, context.request_id
+        )
         return convert.versioned(convert.lifecycle_to_proto(answer.decision), answer)
 
     def assign_segment(self, request: pb.AssignSegmentRequest, context: Context) -> pb.SegmentDecision:
-        answer = self.decisions.assign_segment(convert.decision_request(request), context.deadline)
+        answer = self.decisions.assign_segment(
+            convert.decision_request(request), context.deadline, context.request_id
+        )
         return convert.versioned(convert.segment_to_proto(answer.decision), answer)
 
     def evaluate_incentive(
         self, request: pb.EvaluateIncentiveRequest, context: Context
     ) -> pb.IncentiveDecision:
-        answer = self.decisions.evaluate_incentive(convert.decision_request(request), context.deadline)
+        answer = self.decisions.evaluate_incentive(
+            convert.decision_request(request), context.deadline, context.request_id
+        )
         return convert.versioned(convert.incentive_to_proto(answer.decision), answer)
 
     def recommend_intervention(
         self, request: pb.RecommendInterventionRequest, context: Context
     ) -> pb.InterventionDecision:
-        answer = self.decisions.recommend_intervention(convert.decision_request(request), context.deadline)
+        answer = self.decisions.recommend_intervention(
+            convert.decision_request(request), context.deadline, context.request_id
+        )
         return convert.versioned(convert.intervention_to_proto(answer.decision), answer)
 
     def decide(self, request: pb.DecideRequest, context: Context) -> pb.DecideResponse:
         return convert.decide_response(
-            self.decisions.decide(convert.decide_request(request), context.deadline), request.explain
+            self.decisions.decide(convert.decide_request(request), context.deadline, context.request_id),
+            request.explain,
         )
 
     def decide_json(self, data: Any, context: Context) -> dict[str, Any]:
         request, explain = convert_json.decide_request(data)
-        return convert_json.decide_response(self.decisions.decide(request, context.deadline), explain)
+        return convert_json.decide_response(
+            self.decisions.decide(request, context.deadline, context.request_id), explain
+        )
 
     def decide_batch_json(self, data: Any, context: Context) -> dict[str, Any]:
         requests, explain = convert_json.batch_request(data)
-        return convert_json.batch_response(self.decisions.decide_batch(requests, context.deadline), explain)
+        return convert_json.batch_response(
+            self.decisions.decide_batch(requests, context.deadline, context.request_id), explain
+        )
 
     def decide_batch(self, request: pb.DecideBatchRequest, context: Context) -> pb.DecideBatchResponse:
         requests = [convert.decide_request(item) for item in request.requests]
         return convert.batch_response(
-            self.decisions.decide_batch(requests, context.deadline),
+            self.decisions.decide_batch(requests, context.deadline, context.request_id),
             [item.explain for item in request.requests],
         )
 

@@ -15,13 +15,21 @@ from strata.api.strata.v1 import registry_pb2 as pb
 from strata.errors import InvalidArgument, Problem
 from strata.registry.records import AuditRecord, Head, VersionRecord
 from strata.registry.service import Registry
+from strata.shadows import Shadow
+from strata.shadows import default_seed as default_shadow_seed
 from strata.splits import Split
 from strata.transport.context import Context
 from strata.transport.convert import to_timestamp
 
 DEFAULT_AUDIT_PAGE = 100
 Revisioned = (
-    pb.ActivateRequest | pb.RollbackRequest | pb.SetAliasRequest | pb.SetSplitRequest | pb.EndSplitRequest
+    pb.ActivateRequest
+    | pb.RollbackRequest
+    | pb.SetAliasRequest
+    | pb.SetSplitRequest
+    | pb.EndSplitRequest
+    | pb.SetShadowRequest
+    | pb.EndShadowRequest
 )
 
 
@@ -30,7 +38,7 @@ def split_message(split: Split) -> pb.Split:
     return pb.Split(arms=arms, seed=split.seed, coverage=split.coverage)
 
 
-def ruleset_message(head: Head, split: Split | None = None) -> pb.Ruleset:
+def ruleset_message(head: Head, split: Split | None = None, shadow: Shadow | None = None) -> pb.Ruleset:
     message = pb.Ruleset(
         name=head.name,
         kind=head.kind,
@@ -42,6 +50,8 @@ def ruleset_message(head: Head, split: Split | None = None) -> pb.Ruleset:
         message.active_version = head.active_version
     if split is not None:
         message.split.CopyFrom(split_message(split))
+    if shadow is not None:
+        message.shadow.CopyFrom(pb.Shadow(version=shadow.version, share=shadow.share, seed=shadow.seed))
     return message
 
 
@@ -102,6 +112,8 @@ class RegistryOperations:
             "SetAlias": self.set_alias,
             "SetSplit": self.set_split,
             "EndSplit": self.end_split,
+            "SetShadow": self.set_shadow,
+            "EndShadow": self.end_shadow,
             "ListAudit": self.list_audit,
         }
 
@@ -116,8 +128,11 @@ class RegistryOperations:
         )
 
     def list_rulesets(self, request: pb.ListRulesetsRequest, context: Context) -> pb.ListRulesetsResponse:
-        splits = self.registry.splits()
-        rulesets = [ruleset_message(head, splits.get(head.name)) for head in self.registry.rulesets()]
+        splits, shadows = self.registry.splits(), self.registry.shadows()
+        rulesets = [
+            ruleset_message(head, splits.get(head.name), shadows.get(head.name))
+            for head in self.registry.rulesets()
+        ]
         return pb.ListRulesetsResponse(rulesets=rulesets)
 
     def list_versions(self, request: pb.ListVersionsRequest, context: Context) -> pb.ListVersionsResponse:
@@ -164,8 +179,23 @@ class RegistryOperations:
         head = self.registry.end_split(request.name, expected_revision(request), context.principal.name)
         return self._ruleset(head)
 
+    def set_shadow(self, request: pb.SetShadowRequest, context: Context) -> pb.Ruleset:
+        revision = expected_revision(request)
+        given = request.shadow
+        shadow = Shadow(
+            given.version,
+            given.share if given.HasField("share") else 1.0,
+            given.seed or default_shadow_seed(request.name),
+        )
+        head = self.registry.set_shadow(request.name, shadow, revision, context.principal.name)
+        return self._ruleset(head)
+
+    def end_shadow(self, request: pb.EndShadowRequest, context: Context) -> pb.Ruleset:
+        head = self.registry.end_shadow(request.name, expected_revision(request), context.principal.name)
+        return self._ruleset(head)
+
     def _ruleset(self, head: Head) -> pb.Ruleset:
-        return ruleset_message(head, self.registry.split(head.name))
+        return ruleset_message(head, self.registry.split(head.name), self.registry.shadow(head.name))
 
     def list_audit(self, request: pb.ListAuditRequest, context: Context) -> pb.ListAuditResponse:
         before = request.before if request.HasField("before") else None

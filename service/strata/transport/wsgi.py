@@ -13,6 +13,7 @@ import threading
 
 from flask import Flask
 
+from strata import metrics
 from strata.config import Settings
 from strata.transport.http import create_app
 from strata.wiring import build_services
@@ -26,6 +27,8 @@ def create_wsgi_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     services = build_services(settings)
     services.watcher.start()
+    if metrics.multiprocess_dir():  # another worker may answer /metrics: publish the engine's counts
+        metrics.start_engine_sync()
     return create_app(
         services.operations(), ready=services.ready, console=services.console(settings.console_secret)
     )

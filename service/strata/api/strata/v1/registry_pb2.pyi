@@ -63,6 +63,7 @@ class Ruleset(_message.Message):
     LATEST_VERSION_FIELD_NUMBER: _builtins.int
     ALIASES_FIELD_NUMBER: _builtins.int
     SPLIT_FIELD_NUMBER: _builtins.int
+    SHADOW_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     kind: _builtins.str
     """lifecycle | segment | incentive | intervention"""
@@ -79,6 +80,10 @@ class Ruleset(_message.Message):
     def split(self) -> Global___Split:
         """The traffic split, when the ruleset has one."""
 
+    @_builtins.property
+    def shadow(self) -> Global___Shadow:
+        """The shadow candidate, when the ruleset has one."""
+
     def __init__(
         self,
         *,
@@ -89,21 +94,60 @@ class Ruleset(_message.Message):
         latest_version: _builtins.int = ...,
         aliases: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
         split: Global___Split | None = ...,
+        shadow: Global___Shadow | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_active_version", b"_active_version", "_split", b"_split", "active_version", b"active_version", "split", b"split"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_active_version", b"_active_version", "_shadow", b"_shadow", "_split", b"_split", "active_version", b"active_version", "shadow", b"shadow", "split", b"split"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_active_version", b"_active_version", "_split", b"_split", "active_version", b"active_version", "aliases", b"aliases", "kind", b"kind", "latest_version", b"latest_version", "name", b"name", "revision", b"revision", "split", b"split"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_active_version", b"_active_version", "_shadow", b"_shadow", "_split", b"_split", "active_version", b"active_version", "aliases", b"aliases", "kind", b"kind", "latest_version", b"latest_version", "name", b"name", "revision", b"revision", "shadow", b"shadow", "split", b"split"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__active_version: _TypeAlias = _typing.Literal["active_version"]  # noqa: Y015
     _WhichOneofArgType__active_version: _TypeAlias = _typing.Literal["_active_version", b"_active_version"]  # noqa: Y015
+    _WhichOneofReturnType__shadow: _TypeAlias = _typing.Literal["shadow"]  # noqa: Y015
+    _WhichOneofArgType__shadow: _TypeAlias = _typing.Literal["_shadow", b"_shadow"]  # noqa: Y015
     _WhichOneofReturnType__split: _TypeAlias = _typing.Literal["split"]  # noqa: Y015
     _WhichOneofArgType__split: _TypeAlias = _typing.Literal["_split", b"_split"]  # noqa: Y015
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__active_version) -> _WhichOneofReturnType__active_version | None: ...
     @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__shadow) -> _WhichOneofReturnType__shadow | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__split) -> _WhichOneofReturnType__split | None: ...
 
 Global___Ruleset: _TypeAlias = Ruleset  # noqa: Y015
+
+@_typing.final
+class Shadow(_message.Message):
+    """A candidate version judged beside the version that answers, for the users
+    whose GrowthBook v2 hash (with this seed) falls below the share. Requests
+    that pin a version are not shadowed.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    SHARE_FIELD_NUMBER: _builtins.int
+    SEED_FIELD_NUMBER: _builtins.int
+    version: _builtins.int
+    share: _builtins.float
+    """The share of users, more than 0 and at most 1; 1 when absent."""
+    seed: _builtins.str
+    """The hashing salt; "shadow:" and the ruleset's name when empty."""
+    def __init__(
+        self,
+        *,
+        version: _builtins.int = ...,
+        share: _builtins.float | None = ...,
+        seed: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_share", b"_share", "share", b"share"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_share", b"_share", "seed", b"seed", "share", b"share", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__share: _TypeAlias = _typing.Literal["share"]  # noqa: Y015
+    _WhichOneofArgType__share: _TypeAlias = _typing.Literal["_share", b"_share"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__share) -> _WhichOneofReturnType__share | None: ...
+
+Global___Shadow: _TypeAlias = Shadow  # noqa: Y015
 
 @_typing.final
 class Split(_message.Message):
@@ -551,6 +595,60 @@ class EndSplitRequest(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__expected_revision) -> _WhichOneofReturnType__expected_revision | None: ...
 
 Global___EndSplitRequest: _TypeAlias = EndSplitRequest  # noqa: Y015
+
+@_typing.final
+class SetShadowRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    SHADOW_FIELD_NUMBER: _builtins.int
+    EXPECTED_REVISION_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    expected_revision: _builtins.int
+    """Required: the ruleset's revision as last read."""
+    @_builtins.property
+    def shadow(self) -> Global___Shadow: ...
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        shadow: Global___Shadow | None = ...,
+        expected_revision: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_expected_revision", b"_expected_revision", "expected_revision", b"expected_revision", "shadow", b"shadow"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expected_revision", b"_expected_revision", "expected_revision", b"expected_revision", "name", b"name", "shadow", b"shadow"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__expected_revision: _TypeAlias = _typing.Literal["expected_revision"]  # noqa: Y015
+    _WhichOneofArgType__expected_revision: _TypeAlias = _typing.Literal["_expected_revision", b"_expected_revision"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__expected_revision) -> _WhichOneofReturnType__expected_revision | None: ...
+
+Global___SetShadowRequest: _TypeAlias = SetShadowRequest  # noqa: Y015
+
+@_typing.final
+class EndShadowRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    EXPECTED_REVISION_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    expected_revision: _builtins.int
+    """Required: the ruleset's revision as last read."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        expected_revision: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_expected_revision", b"_expected_revision", "expected_revision", b"expected_revision"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expected_revision", b"_expected_revision", "expected_revision", b"expected_revision", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__expected_revision: _TypeAlias = _typing.Literal["expected_revision"]  # noqa: Y015
+    _WhichOneofArgType__expected_revision: _TypeAlias = _typing.Literal["_expected_revision", b"_expected_revision"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__expected_revision) -> _WhichOneofReturnType__expected_revision | None: ...
+
+Global___EndShadowRequest: _TypeAlias = EndShadowRequest  # noqa: Y015
 
 @_typing.final
 class ListAuditRequest(_message.Message):

@@ -84,6 +84,16 @@ class RegistryServiceStub:
                 request_serializer=strata_dot_api_dot_strata_dot_v1_dot_registry__pb2.EndSplitRequest.SerializeToString,
                 response_deserializer=strata_dot_api_dot_strata_dot_v1_dot_registry__pb2.Ruleset.FromString,
                 _registered_method=True)
+        self.SetShadow = channel.unary_unary(
+                '/strata.v1.RegistryService/SetShadow',
+                request_serializer=strata_dot_api_dot_strata_dot_v1_dot_registry__pb2.SetShadowRequest.SerializeToString,
+                response_deserializer=strata_dot_api_dot_strata_dot_v1_dot_registry__pb2.Ruleset.FromString,
+                _registered_method=True)
+        self.EndShadow = channel.unary_unary(
+                '/strata.v1.RegistryService/EndShadow',
+                request_serializer=strata_dot_api_dot_strata_dot_v1_dot_registry__pb2.EndShadowRequest.SerializeToString,
+                response_deserializer=strata_dot_api_dot_strata_dot_v1_dot_registry__pb2.Ruleset.FromString,
+                _registered_method=True)
         self.ListAudit = channel.unary_unary(
                 '/strata.v1.RegistryService/ListAudit',
                 request_serializer=strata_dot_api_dot_strata_dot_v1_dot_registry__pb2.ListAuditRequest.SerializeToString,
@@ -171,6 +181,22 @@ class RegistryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetShadow(self, request, context):
+        """POST /v1/rulesets/{name}:shadow: run a candidate version beside the
+        answering one for a share of the users (or change it); its answers are
+        compared and counted, never returned.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EndShadow(self, request, context):
+        """POST /v1/rulesets/{name}:endShadow: stop running the candidate.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListAudit(self, request, context):
         """GET /v1/audit: every publish, activation, rollback, alias move and split change, newest first.
         """
@@ -229,6 +255,16 @@ def add_RegistryServiceServicer_to_server(servicer, server):
             'EndSplit': grpc.unary_unary_rpc_method_handler(
                     servicer.EndSplit,
                     request_deserializer=strata_dot_api_dot_strata_dot_v1_dot_registry__pb2.EndSplitRequest.FromString,
+                    response_serializer=strata_dot_api_dot_strata_dot_v1_dot_registry__pb2.Ruleset.SerializeToString,
+            ),
+            'SetShadow': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetShadow,
+                    request_deserializer=strata_dot_api_dot_strata_dot_v1_dot_registry__pb2.SetShadowRequest.FromString,
+                    response_serializer=strata_dot_api_dot_strata_dot_v1_dot_registry__pb2.Ruleset.SerializeToString,
+            ),
+            'EndShadow': grpc.unary_unary_rpc_method_handler(
+                    servicer.EndShadow,
+                    request_deserializer=strata_dot_api_dot_strata_dot_v1_dot_registry__pb2.EndShadowRequest.FromString,
                     response_serializer=strata_dot_api_dot_strata_dot_v1_dot_registry__pb2.Ruleset.SerializeToString,
             ),
             'ListAudit': grpc.unary_unary_rpc_method_handler(
@@ -506,6 +542,60 @@ class RegistryService:
             target,
             '/strata.v1.RegistryService/EndSplit',
             strata_dot_api_dot_strata_dot_v1_dot_registry__pb2.EndSplitRequest.SerializeToString,
+            strata_dot_api_dot_strata_dot_v1_dot_registry__pb2.Ruleset.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetShadow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strata.v1.RegistryService/SetShadow',
+            strata_dot_api_dot_strata_dot_v1_dot_registry__pb2.SetShadowRequest.SerializeToString,
+            strata_dot_api_dot_strata_dot_v1_dot_registry__pb2.Ruleset.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EndShadow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strata.v1.RegistryService/EndShadow',
+            strata_dot_api_dot_strata_dot_v1_dot_registry__pb2.EndShadowRequest.SerializeToString,
             strata_dot_api_dot_strata_dot_v1_dot_registry__pb2.Ruleset.FromString,
             options,
             channel_credentials,

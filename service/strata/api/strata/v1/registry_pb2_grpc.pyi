@@ -73,6 +73,13 @@ class RegistryServiceStub:
     """
     EndSplit: _grpc.UnaryUnaryMultiCallable[_registry_pb2.EndSplitRequest, _registry_pb2.Ruleset]
     """POST /v1/rulesets/{name}:endSplit: every user gets the active version again."""
+    SetShadow: _grpc.UnaryUnaryMultiCallable[_registry_pb2.SetShadowRequest, _registry_pb2.Ruleset]
+    """POST /v1/rulesets/{name}:shadow: run a candidate version beside the
+    answering one for a share of the users (or change it); its answers are
+    compared and counted, never returned.
+    """
+    EndShadow: _grpc.UnaryUnaryMultiCallable[_registry_pb2.EndShadowRequest, _registry_pb2.Ruleset]
+    """POST /v1/rulesets/{name}:endShadow: stop running the candidate."""
     ListAudit: _grpc.UnaryUnaryMultiCallable[_registry_pb2.ListAuditRequest, _registry_pb2.ListAuditResponse]
     """GET /v1/audit: every publish, activation, rollback, alias move and split change, newest first."""
 
@@ -110,6 +117,13 @@ class RegistryServiceAsyncStub(RegistryServiceStub):
     """
     EndSplit: _aio.UnaryUnaryMultiCallable[_registry_pb2.EndSplitRequest, _registry_pb2.Ruleset]  # type: ignore[assignment]
     """POST /v1/rulesets/{name}:endSplit: every user gets the active version again."""
+    SetShadow: _aio.UnaryUnaryMultiCallable[_registry_pb2.SetShadowRequest, _registry_pb2.Ruleset]  # type: ignore[assignment]
+    """POST /v1/rulesets/{name}:shadow: run a candidate version beside the
+    answering one for a share of the users (or change it); its answers are
+    compared and counted, never returned.
+    """
+    EndShadow: _aio.UnaryUnaryMultiCallable[_registry_pb2.EndShadowRequest, _registry_pb2.Ruleset]  # type: ignore[assignment]
+    """POST /v1/rulesets/{name}:endShadow: stop running the candidate."""
     ListAudit: _aio.UnaryUnaryMultiCallable[_registry_pb2.ListAuditRequest, _registry_pb2.ListAuditResponse]  # type: ignore[assignment]
     """GET /v1/audit: every publish, activation, rollback, alias move and split change, newest first."""
 
@@ -204,6 +218,25 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_registry_pb2.Ruleset, _abc.Awaitable[_registry_pb2.Ruleset]]:
         """POST /v1/rulesets/{name}:endSplit: every user gets the active version again."""
+
+    @_abc_1.abstractmethod
+    def SetShadow(
+        self,
+        request: _registry_pb2.SetShadowRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_registry_pb2.Ruleset, _abc.Awaitable[_registry_pb2.Ruleset]]:
+        """POST /v1/rulesets/{name}:shadow: run a candidate version beside the
+        answering one for a share of the users (or change it); its answers are
+        compared and counted, never returned.
+        """
+
+    @_abc_1.abstractmethod
+    def EndShadow(
+        self,
+        request: _registry_pb2.EndShadowRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_registry_pb2.Ruleset, _abc.Awaitable[_registry_pb2.Ruleset]]:
+        """POST /v1/rulesets/{name}:endShadow: stop running the candidate."""
 
     @_abc_1.abstractmethod
     def ListAudit(
