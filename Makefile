@@ -32,7 +32,7 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/engine_bench.py
-	$(BIN)/python bench/service_bench.py
+	$(BIN)/python bench/service_bench.py --chart docs/service-bench.png
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
