@@ -9,6 +9,8 @@ revoked token ends its session. The whole flow in a browser is in
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import io
 import re
 import shutil
 from collections.abc import Iterator
@@ -73,6 +75,7 @@ def console(tmp_path: Path) -> Iterator[Console]:
     settings = small_registry(tmp_path, SECRET)
     services = build_services(settings, run_migrations=True)
     services.registry.publish(lifecycle(10), "seed")
+    services.active.refresh()  # as the watcher would: v2 can be pinned
     uncached = Tokens(TokenStore(services.engine), ttl=0)  # a revocation is seen on the next page
     services = dataclasses.replace(services, tokens=uncached)
     app = create_app(services.operations(), console=services.console(settings.console_secret))
@@ -213,3 +216,104 @@ def test_without_a_secret_the_console_says_how_to_turn_it_on(tmp_path: Path) -> 
         assert "STRATA_CONSOLE_SECRET" in response.text
     finally:
         services.engine.dispose()
+
+
+def test_alias_and_split_are_confirmed_then_made(publisher: Console) -> None:
+    path = "/console/rulesets/lifecycle.probe/change/"
+    steps = [
+        ("alias", {"alias": "canary", "version": "2"}, ("alias canary", "none", "v2")),
+        ("split", {"arms": "1:0.5,2:0.5", "seed": "exp-1"}, ("traffic split", "none", "1:0.5,2:0.5")),
+        ("end-split", {}, ("traffic split", "1:0.5,2:0.5", "none")),
+    ]
+    for action, fields, (what, before, after) in steps:
+        form = {"expected_revision": str(publisher.revision()), **fields}
+        status, html = publisher.post(path + action, form, csrf_from="/console/")
+        assert status == 200, html
+        row = re.search(r"<tr><th>(.*?)</th><td>(.*?)</td><td><strong>(.*?)</strong>", html)
+        assert row is not None
+        assert row.group(1) == what and row.group(2).startswith(before) and row.group(3).startswith(after)
+        status, html = publisher.post(path + action, {**form, "confirmed": "yes"}, csrf_from="/console/")
+        assert status == 302, html
+    registry = publisher.services.registry
+    assert registry.head(LIFECYCLE).aliases == {"canary": 2}
+    assert registry.split(LIFECYCLE) is None
+    actions = [entry.action for entry in registry.audit(LIFECYCLE, limit=3)]
+    assert actions == ["split", "split", "alias"]
+
+
+@pytest.mark.parametrize(
+    ("action", "fields", "message"),
+    [
+        ("alias", {"alias": "Not An Alias", "version": "2"}, "invalid alias &#39;Not An Alias&#39;"),
+        ("activate", {"version": "9"}, "ruleset &#39;lifecycle.probe&#39; has no version 9"),
+        ("split", {"arms": "1:0.7,2:0.7"}, "weights are at least 0 and add up to 1"),
+        ("rollback", {}, "has no earlier active version to roll back to"),
+        ("activate", {"version": "two"}, "invalid version &#39;two&#39;"),
+    ],
+)
+def test_a_bad_change_is_refused_before_the_confirmation_with_strata_s_message(
+    publisher: Console, action: str, fields: dict[str, str], message: str
+) -> None:
+    form = {"expected_revision": str(publisher.revision()), **fields}
+    status, html = publisher.post(
+        f"/console/rulesets/lifecycle.probe/change/{action}", form, csrf_from="/console/"
+    )
+    assert status in (400, 404), html
+    assert message in html
+    assert "Confirm" not in html
+
+
+def test_an_uploaded_file_is_published(publisher: Console) -> None:
+    csrf = csrf_of(publisher.page("/console/publish"))
+    data = {
+        "csrf_token": csrf,
+        "content": "",
+        "note": "by upload",
+        "file": (io.BytesIO(lifecycle(12).encode()), "x.yaml"),
+    }
+    response = publisher.client.post("/console/publish", data=data, base_url=BASE)
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/console/rulesets/lifecycle.probe/versions/3"
+    assert publisher.services.registry.version(LIFECYCLE, 3).note == "by upload"
+
+
+def test_try_refuses_a_pasted_profile_that_is_not_json_and_keeps_the_input(publisher: Console) -> None:
+    form = {"profile": '{"user_id": "x",', "lifecycle": "lifecycle.probe"}
+    status, html = publisher.post("/console/try", form, csrf_from="/console/try")
+    assert status == 400
+    assert "the profile is not valid JSON" in html
+    assert "{&#34;user_id&#34;: &#34;x&#34;," in html
+
+
+def test_try_decides_a_pasted_profile_under_any_version(publisher: Console) -> None:
+    """Last active 9 days before as_of: v1 (a 7-day window) says idle, v2 (10 days) says active."""
+    profile = '{"user_id": "p1", "activity_dates": ["2026-03-01"]}'
+    pins = {"lifecycle": "lifecycle.probe@1", "segment": "lifecycle.probe@2"}
+    form = {"profile": profile, "as_of": "2026-03-10T12:00:00Z", **pins}
+    form |= {"incentive": "lifecycle.probe", "intervention": "lifecycle.probe"}  # the only ruleset here
+    status, html = publisher.post("/console/try", form, csrf_from="/console/try")
+    assert status == 200, html
+    answers = re.findall(r"<small>(v\d) · (\w+)</small>.*?field-stage\">(\w+)<", html, re.S)
+    active = ("v1", "active", "idle")
+    assert answers == [("v1", "pinned", "idle"), ("v2", "pinned", "active"), active, active]
+
+
+def test_a_pasted_file_is_previewed_before_it_is_published(publisher: Console) -> None:
+    """Last active 9 days ago: idle under the active 7-day window, active under a pasted 12-day one."""
+    nine_days_ago = (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=9)).isoformat()
+    publisher.services.store.upsert({"user_id": "p9", "activity_dates": [nine_days_ago]})
+    form = {"content": lifecycle(12), "note": ""}
+    status, html = publisher.post("/console/preview", form, csrf_from="/console/publish")
+    assert status == 200, html
+    assert re.search(r"<td>idle</td><td>active</td><td>1</td>\s*<td>100.0%</td>\s*<td><a [^>]*>p9</a>", html)
+    assert publisher.services.registry.head(LIFECYCLE).latest_version == 2  # nothing stored
+    status, html = publisher.post("/console/preview", {"content": "name: [unclosed"}, csrf_from="/console/")
+    assert status == 400
+    assert "malformed YAML: did not find expected" in html  # at line 2, past the end: listed above
+
+
+def test_a_stored_version_is_previewed_against_any_other(publisher: Console) -> None:
+    html = publisher.page("/console/rulesets/lifecycle.probe/preview?candidate=2&against=1")
+    assert "v2 against v1" in html
+    html = publisher.page("/console/rulesets/lifecycle.probe/preview?candidate=7", status=404)
+    assert "has no version 7" in html

@@ -16,7 +16,12 @@ from strata.console.render import code_lines, heatmap, problems_by_line
 from strata.console.web import backend, console_pages, require_publisher
 from strata.decisions import DEFAULT_RULESETS
 from strata.errors import InvalidArgument, Problem, StrataError
+from strata.preview import PreviewResult
+from strata.registry.records import Head
+from strata.rulefiles.loader import parse_rule_file
 from strata.transport.errors import status_of
+
+CANDIDATE_SOURCE = "<candidate>"
 
 
 def _uploaded_or_pasted() -> str:
@@ -33,6 +38,22 @@ def _uploaded_or_pasted() -> str:
     return request.form.get("content", "")
 
 
+def _refused_file(content: str, note: str, error: StrataError) -> tuple[str, int]:
+    """The publish page again, the file's problems under their lines, the text kept for editing."""
+    lines = code_lines(content)
+    located, unplaced = problems_by_line(error, len(lines))
+    page = render_template(
+        "publish.html",
+        content=content,
+        note=note,
+        error=error,
+        lines=lines,
+        located=located,
+        unplaced=unplaced,
+    )
+    return page, status_of(error).http
+
+
 @console_pages.route("/publish", methods=["GET", "POST"])
 def publish() -> str | Response | tuple[str, int]:
     """Paste or upload a rule file: checked, type checked and tested; stored only if all pass."""
@@ -43,17 +64,8 @@ def publish() -> str | Response | tuple[str, int]:
     try:
         published = backend().registry.publish(content, author.name, note)
     except StrataError as exc:
-        located, unplaced = problems_by_line(exc)
-        page = render_template(
-            "publish.html",
-            content=content,
-            note=note,
-            error=exc,
-            lines=code_lines(content),
-            located=located,
-            unplaced=unplaced,
-        )
-        return page, status_of(exc).http
+        return _refused_file(content, note, exc)
+    backend().refresh()  # "Try" can pin the new version at once
     record = published.version
     if published.created:
         flash(f"Published {record.name} v{record.version}: every test passed. It is not active yet.")
@@ -76,16 +88,40 @@ def change(name: str, action: str) -> str | Response:
     return redirect(url_for("console.ruleset", name=name))
 
 
+def _preview_page(result: PreviewResult, head: Head, candidate: str, against: str) -> str:
+    moves = sorted((cell for cell in result.cells if cell.changed), key=lambda cell: -cell.count)
+    versions = backend().registry.versions(head.name)
+    return render_template(
+        "preview.html",
+        result=result,
+        heat=heatmap(result),
+        moves=moves,
+        head=head,
+        versions=versions,
+        candidate=candidate,
+        against=against,
+    )
+
+
 @console_pages.get("/rulesets/<name>/preview")
 def preview(name: str) -> str:
-    """The impact preview of a candidate against another version: heatmap, moves, totals."""
+    """The impact preview of a stored candidate against another version: heatmap, moves, totals."""
     candidate = request.args.get("candidate", "latest").strip()
     against = request.args.get("against", "active").strip()
     result = backend().previews.preview(name, candidate=candidate, against=against)
-    moves = sorted((cell for cell in result.cells if cell.changed), key=lambda cell: -cell.count)
-    return render_template(
-        "preview.html", result=result, heat=heatmap(result), moves=moves, candidate=candidate, against=against
-    )
+    return _preview_page(result, backend().registry.head(name), candidate, against)
+
+
+@console_pages.post("/preview")
+def preview_file() -> str | tuple[str, int]:
+    """The impact preview of a pasted or uploaded file before it is published, against the active version."""
+    content, note = _uploaded_or_pasted(), request.form.get("note", "")
+    try:
+        name = parse_rule_file(content, CANDIDATE_SOURCE).name
+        result = backend().previews.preview(name, candidate_content=content)
+    except StrataError as exc:
+        return _refused_file(content, note, exc)
+    return _preview_page(result, backend().registry.head(name), "", "active")
 
 
 @console_pages.route("/try", methods=["GET", "POST"])

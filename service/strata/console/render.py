@@ -32,12 +32,13 @@ def code_lines(content: str) -> list[Markup]:
     ]
 
 
-def problems_by_line(error: StrataError) -> tuple[dict[int, list[Problem]], list[Problem]]:
-    """An error's problems under the line they are at, and those that name no line."""
+def problems_by_line(error: StrataError, lines: int) -> tuple[dict[int, list[Problem]], list[Problem]]:
+    """An error's problems under the line they are at, and those at no line of the ``lines`` shown
+    (YAML reports a missing end of file one line past the last)."""
     located: dict[int, list[Problem]] = defaultdict(list)
     unplaced = []
     for problem in error.problems:
-        if problem.line:
+        if problem.line and problem.line <= lines:
             located[problem.line].append(problem)
         else:
             unplaced.append(problem)
