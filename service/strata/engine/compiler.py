@@ -48,7 +48,6 @@ import decimal
 import functools
 import math
 import operator
-import re
 import types
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping
@@ -62,6 +61,9 @@ from rule_engine import errors as re_errors
 from rule_engine import types as re_types
 from rule_engine.engine import context as re_context
 from rule_engine.parser import utilities as re_parse
+
+from strata.engine.limits import LIMITS, bounded_range, range_length
+from strata.engine.parsing import Re2Comparison, compile_regex
 
 DataType = re_types.DataType
 Function = Callable[[Any], Any]
@@ -402,7 +404,10 @@ def _ends_with(value: Any, suffix: Any) -> bool:
 
 
 def _range(*arguments: Decimal) -> tuple[Decimal, ...]:
-    return tuple(Decimal(number) for number in range(*(_integer(a) for a in arguments)))
+    numbers = [_integer(a) for a in arguments]
+    if range_length(*numbers) > LIMITS.range_items:
+        raise Unexpected  # the interpreter's $range refuses it with the limit's message
+    return tuple(Decimal(number) for number in range(*numbers))
 
 
 def _split(string: str, separator: str | None = None, limit: Decimal | None = None) -> tuple[str, ...]:
@@ -414,11 +419,11 @@ def _as_float(value: float) -> Decimal:
     return Decimal(repr(value))
 
 
-def _regex_matcher(flags: int, method: str, negate: bool) -> Callable[[str, str], bool]:
-    """``=~`` and friends with a pattern computed at run time."""
+def _regex_matcher(method: str, negate: bool) -> Callable[[str, str], bool]:
+    """``=~`` and friends with a pattern computed at run time, matched by RE2 as the interpreter does."""
 
     def matches(value: str, pattern: str) -> bool:
-        found = getattr(re.compile(pattern, flags=flags), method)(value) is not None
+        found = getattr(compile_regex(pattern), method)(value) is not None
         return found is not negate
 
     return matches
@@ -990,7 +995,7 @@ class _Generator:
             return found
         if node.right.result_type != DataType.STRING:
             raise NotCompilable("regex pattern that may be null")
-        matcher = _regex_matcher(self.context.regex_flags, method, negate)
+        matcher = _regex_matcher(method, negate)
         return _call(self.ref(matcher), left, self.value(node.right))
 
     def contains(self, node: Any) -> ast.expr:
@@ -1120,11 +1125,7 @@ class _Generator:
         arrays = len(given) == 1 and DataType.is_type(given[0], DataType.ARRAY)
         if name in ("any", "all") and builtin is {"any": any, "all": all}[name] and arrays:
             return builtin
-        if (
-            name == "range"
-            and builtin is re_builtins._builtin_range
-            and all(t == DataType.FLOAT for t in given)
-        ):
+        if name == "range" and builtin is bounded_range and all(t == DataType.FLOAT for t in given):
             return _range
         split_types = [DataType.STRING, DataType.STRING, DataType.FLOAT][: len(given)]
         if name == "split" and builtin is re_builtins._builtins_split and given == split_types:
@@ -1162,7 +1163,7 @@ class _Generator:
         re_ast.BitwiseShiftExpression: bitwise,
         re_ast.ComparisonExpression: equality,
         re_ast.ArithmeticComparisonExpression: ordering,
-        re_ast.FuzzyComparisonExpression: regex,
+        Re2Comparison: regex,  # never rule-engine's FuzzyComparisonExpression: that one runs Python's re
         re_ast.ContainsExpression: contains,
         re_ast.TernaryExpression: ternary,
         re_ast.CoalesceExpression: coalesce,

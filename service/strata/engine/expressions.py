@@ -26,12 +26,14 @@ from rule_engine import builtins as re_builtins
 from rule_engine import errors as re_errors
 from rule_engine import types as re_types
 
-from strata.engine import compiler
+from strata.engine import compiler, parsing
 from strata.engine.facts import Facts
+from strata.engine.limits import LimitExceeded, bounded_range
 
 DataType = re_types.DataType
 
-_FORBIDDEN_BUILTINS = frozenset({"random", "re_groups"})
+_FORBIDDEN_BUILTINS = frozenset({"random"})
+_UNDERSCORE = "names starting with '_' are not allowed: {!r}"
 
 DECIMAL_CONTEXT = decimal.Context(
     prec=28,
@@ -56,6 +58,11 @@ def object_type(name: str, attributes: Mapping[str, Any]) -> Any:
     return DataType.OBJECT(name, dict(attributes), accessor=compiler.read_key)
 
 
+def _shown(text: str, limit: int = 80) -> str:
+    """An expression quoted in an error: whole if short (a refused one may be 10,000 characters)."""
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
 def _now(facts: Facts) -> dt.datetime:
     return facts.clock.as_of
 
@@ -68,7 +75,17 @@ _CLOCK: dict[str, Callable[[Facts], dt.datetime]] = {"now": _now, "today": _toda
 
 
 class _RequestContext(rule_engine.Context):  # type: ignore[misc]
-    """A rule-engine context whose clock builtins read the request's clock."""
+    """A rule-engine context whose clock builtins read the request's clock.
+
+    Its builtins are rule-engine's with ``$range`` bounded (``LIMITS.range_items``) and without
+    ``$re_groups`` (the groups of the thread's last match: state shared between evaluations).
+    """
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.builtins = re_builtins.Builtins.from_defaults(
+            values={"range": bounded_range}, timezone=self.default_timezone
+        )
 
     def resolve(self, thing: Any, name: str, scope: str | None = None) -> Any:
         if scope == re_builtins.Builtins.scope_name and isinstance(thing, Facts) and name in _CLOCK:
@@ -94,7 +111,7 @@ def _walk(node: Any) -> Iterator[Any]:
 class Expression:
     """One compiled expression and the names of the facts it reads."""
 
-    __slots__ = ("_compiled", "_rule", "reads", "result_type", "sources", "text")
+    __slots__ = ("_compiled", "_rule", "nodes", "reads", "result_type", "sources", "text")
 
     use_compiled: ClassVar[bool] = True
     """False: every evaluation uses the interpreter (tests compare the two paths with it)."""
@@ -108,29 +125,37 @@ class Expression:
             type_resolver=dict(types), default_timezone="utc", decimal_context=DECIMAL_CONTEXT
         )
         try:
-            self._rule = rule_engine.Rule(text, context=context)
+            self._rule = parsing.Rule(text, context=context)
+        except LimitExceeded as exc:
+            raise ExpressionError(exc.message) from None
         except re_errors.SymbolResolutionError as exc:
+            if exc.symbol_name.startswith("_"):
+                raise ExpressionError(_UNDERSCORE.format(exc.symbol_name)) from None
             hint = f" (did you mean {exc.suggestion!r}?)" if exc.suggestion else ""
             raise ExpressionError(f"unknown fact {exc.symbol_name!r}{hint}") from None
         except re_errors.AttributeResolutionError as exc:
             raise ExpressionError(f"unknown attribute {exc.attribute_name!r}") from None
         except re_errors.RuleSyntaxError as exc:
             where = f" at {exc.token.value!r}" if exc.token is not None else " (unexpected end)"
-            raise ExpressionError(f"syntax error{where} in {text!r}") from None
+            raise ExpressionError(f"syntax error{where} in {_shown(text)}") from None
         except re_errors.RegexSyntaxError as exc:
-            raise ExpressionError(f"regex does not compile: {exc.error.msg}") from None
+            raise ExpressionError(exc.message) from None
         except re_errors.EngineError as exc:
-            raise ExpressionError(f"{exc.message} in {text!r}") from None
+            raise ExpressionError(f"{exc.message} in {_shown(text)}") from None
         except (RecursionError, MemoryError, TypeError, ValueError) as exc:
             raise ExpressionError(f"expression refused: {type(exc).__name__}") from None
+        self.nodes: int = self._rule.nodes
+        """The size of its syntax tree, counted against the file's budget (``LIMITS.file_nodes``)."""
         reads: set[str] = set()
         for node in _walk(self._rule.statement):
             if isinstance(node, re_ast.SymbolExpression):
                 if node.name.startswith("_"):
-                    raise ExpressionError(f"names starting with '_' are not allowed: {node.name!r}")
+                    raise ExpressionError(_UNDERSCORE.format(node.name))
                 if node.scope == re_builtins.Builtins.scope_name:
                     if node.name in _FORBIDDEN_BUILTINS:
                         raise ExpressionError(f"${node.name} is not available in Strata rules")
+                    if node.name not in context.builtins:  # rule-engine would fail only when it runs
+                        raise ExpressionError(f"unknown builtin ${node.name}")
                 else:
                     reads.add(node.name)
         self.reads = tuple(sorted(reads & set(types)))  # not comprehension variables
@@ -172,7 +197,7 @@ class Expression:
             return self._rule.evaluate(facts)
         except re_errors.EngineError as exc:
             raise ExpressionError(exc.message) from None
-        except (RecursionError, MemoryError, TypeError, ValueError, ArithmeticError) as exc:
+        except Exception as exc:  # RecursionError, MemoryError, decimal.InvalidOperation...: never a 500
             raise ExpressionError(f"{type(exc).__name__} while evaluating") from None
 
     def test(self, facts: Facts) -> bool:

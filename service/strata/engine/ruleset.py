@@ -18,6 +18,7 @@ from rule_engine import types as re_types
 from strata.engine.decision import Decision, RuleHit, plain
 from strata.engine.expressions import Expression, ExpressionError
 from strata.engine.facts import DERIVED_FACTS, Clock, Facts, Memo
+from strata.engine.limits import LIMITS
 from strata.engine.schema import ProfileSchema
 from strata.engine.spec import RulesetBase
 from strata.errors import EvaluationError, Problem, RuleFileError
@@ -34,6 +35,9 @@ class Compiler:
     derived facts, the file's constants); a kind adds its own inputs to it
     (``scores``, ``event``, ``lifecycle``) before compiling the rules that
     read them.
+
+    The file's expressions together may have at most ``LIMITS.file_nodes`` syntax tree nodes: past
+    that, the rest are not compiled, so a publish costs at most that much work (see ``limits``).
     """
 
     def __init__(self, schema: ProfileSchema, constants: Mapping[str, Any]) -> None:
@@ -48,6 +52,7 @@ class Compiler:
         self.problems: list[Problem] = []
         #: Each name an expression reads -> the rules (or fields) that read it.
         self.reads: dict[str, set[str]] = {}
+        self.nodes = 0
         for name in constants:
             if name in schema.fields or name in DERIVED_FACTS:
                 self.problem(f"constant {name!r} hides a profile field or derived fact", f"constants.{name}")
@@ -59,6 +64,8 @@ class Compiler:
         rule: str | None,
         make: Callable[[str, Mapping[str, Any], frozenset[str]], Expression],
     ) -> Expression | None:
+        if self.nodes > LIMITS.file_nodes:
+            return None  # reported once, where the budget ran out
         try:
             expression = make(str(text), self.types, self.profile_fields())
         except ExpressionError as exc:
@@ -66,6 +73,10 @@ class Compiler:
             return None
         for name in expression.reads:
             self.reads.setdefault(name, set()).add(rule or path)
+        self.nodes += expression.nodes
+        if self.nodes > LIMITS.file_nodes:
+            message = f"the number of syntax tree nodes in the file is {self.nodes} here, the maximum is {LIMITS.file_nodes}"
+            self.problem(message, path, rule)
         return expression
 
     def profile_fields(self) -> frozenset[str]:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
 RulesetName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*(\.[a-z0-9][a-z0-9_-]*)+$", max_length=128)]
-ExpressionText = Annotated[str, Field(min_length=1, max_length=4000)]
+ExpressionText = Annotated[str, Field(min_length=1)]  # its length is a limit checked when it compiles
 NumberOrExpression = int | float | ExpressionText
 Reason = Annotated[str, Field(min_length=1, max_length=500)]
 _DURATION = re.compile(r"^(\d+)([smhd])$")

@@ -60,6 +60,7 @@ from rule_engine import ast as re_ast
 from rule_engine import builtins as re_builtins
 from rule_engine import types as re_types
 
+from strata.engine import parsing
 from strata.engine.expressions import DECIMAL_CONTEXT
 from strata.preview.dialects import NotCompilable, SqlDialect, SqlExpr
 
@@ -116,7 +117,7 @@ def parse(text: str, types: Mapping[str, Any]) -> Any:
     context = rule_engine.Context(
         type_resolver=dict(types), default_timezone="utc", decimal_context=DECIMAL_CONTEXT
     )
-    return rule_engine.Rule(text, context=context).statement.expression
+    return parsing.Rule(text, context=context).statement.expression
 
 
 def _kind(*numbers: str | None) -> str:
@@ -424,7 +425,7 @@ class ExpressionCompiler:
 
 _OPERATORS = {"tdiv": "division (/)", "fdiv": "floor division (//)", "mod": "modulo (%)", "pow": "power (**)"}
 _CONSTRUCTS = {
-    re_ast.FuzzyComparisonExpression: "regular expressions (=~, =~~)",
+    parsing.Re2Comparison: "regular expressions (=~, =~~)",
     re_ast.GetItemExpression: "item lookups (x[...])",
     re_ast.GetSliceExpression: "slices (x[a:b])",
     re_ast.ComprehensionExpression: "comprehensions ([... for ... in ...])",

@@ -13,9 +13,10 @@ from typing import Any
 
 import yaml
 
+from strata.engine.limits import LIMITS
 from strata.errors import Problem, RuleFileError
 
-MAX_FILE_BYTES = 1_000_000
+MAX_FILE_BYTES = LIMITS.file_bytes
 # libyaml's parser when PyYAML was built with it (about ten times faster), else the pure-Python one.
 _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 

@@ -1,0 +1,62 @@
+"""`strata rules check` on hostile files: each refused at its file, line and rule, with what limit it broke.
+
+One subprocess checks every hostile file at once (the check reports every
+failing file), as an ops person would run it before publishing; files refused
+while their YAML is read stop the check before anything compiles, so they get
+their own run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from strata.engine.limits import LIMITS
+from tests.cli.test_cli import copy_rules, strata
+from tests.hostile.rules_cases import ALL_REFUSALS, LIMIT_BREAKERS, NAME, WHEN_LINE, Refusal, lifecycle
+
+
+def _check_reports(tmp_path: Path, refusals: dict[str, Refusal]) -> None:
+    rules = copy_rules(tmp_path)
+    paths = {}
+    for index, (case, refusal) in enumerate(refusals.items()):
+        paths[case] = rules / f"hostile{index}.yaml"
+        paths[case].write_text(refusal.content.replace(NAME, f"lifecycle.hostile{index}"))
+    result = strata("rules", "check", rules)
+    report = result.stdout + result.stderr
+    assert result.returncode == 2, report
+    assert "Traceback" not in report
+    for case, refusal in refusals.items():
+        found = [
+            line for line in report.splitlines() if str(paths[case]) in line and refusal.fragment in line
+        ]
+        assert found, f"{case}: {refusal.fragment!r} not reported for {paths[case].name}:\n{report}"
+        if refusal.line == WHEN_LINE:
+            assert f"{paths[case]}:{WHEN_LINE}: rule 'hostile': stages.0.when: " in found[0], found[0]
+        elif refusal.line is not None:
+            assert f"{paths[case]}:{refusal.line}: " in found[0], found[0]
+        if case in LIMIT_BREAKERS:  # what limit, the value, the maximum
+            assert "the maximum is" in found[0], found[0]
+
+
+@pytest.mark.parametrize("stage", ["yaml", "compile"])
+def test_every_hostile_file_is_refused_at_its_line_with_its_reason(tmp_path: Path, stage: str) -> None:
+    _check_reports(tmp_path, {k: r for k, r in ALL_REFUSALS.items() if r.yaml == (stage == "yaml")})
+
+
+def test_a_file_at_every_maximum_checks(tmp_path: Path) -> None:
+    at_the_limits = [
+        "not " * (LIMITS.depth - 3) + "active_today",  # with the statement and the comparison: depth 100
+        f"user_id == '{'a' * LIMITS.literal_chars}'",
+        f"points in [{','.join('1' * LIMITS.literal_items)}]",
+        f"[x for x in $range({LIMITS.range_items})] != []",
+        "[x for x in tags if x in badges] == []",
+        "user_id =~ '(a+)+$' or user_id =~~ '[a-z]+' or user_id !~ '^x'",
+    ]
+    rules = copy_rules(tmp_path)
+    for index, when in enumerate(at_the_limits):
+        (rules / f"ok{index}.yaml").write_text(lifecycle(when, name=f"lifecycle.ok{index}"))
+    result = strata("rules", "check", rules)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("ok lifecycle.ok") == len(at_the_limits)
