@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 _ALREADY_PLAIN = frozenset({int, str, bool, type(None)})
 
@@ -43,6 +43,44 @@ def plain(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     return value
+
+
+C = TypeVar("C", bound=type)
+
+
+def quick_init(cls: C) -> C:
+    """A frozen dataclass whose instances build several times faster.
+
+    ``dataclass(frozen=True)`` writes each field with ``object.__setattr__``: a decision of
+    eighteen fields cost more to build than to decide. This ``__init__`` fills the instance
+    dict in one call instead (for a few fields, the generated one is as fast: kept there). Same arguments (positional or by name, defaults), same
+    ``TypeError`` for a missing or unknown one; the class stays frozen to everyone else.
+    """
+    fields = dataclasses.fields(cls)
+    names = tuple(f.name for f in fields)
+    expected = frozenset(names)
+    defaults = {f.name: f.default for f in fields if f.default is not dataclasses.MISSING}
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        if args:
+            if not kwargs and len(args) == len(names):
+                self.__dict__.update(zip(names, args, strict=True))
+                return
+            if len(args) > len(names) or kwargs.keys() & names[: len(args)]:
+                raise TypeError(f"{cls.__name__}: too many or repeated arguments")
+            kwargs.update(zip(names, args, strict=False))
+        if kwargs.keys() != expected:
+            kwargs = {**defaults, **kwargs}
+            if kwargs.keys() != expected:
+                raise TypeError(
+                    f"{cls.__name__}: missing {sorted(expected - kwargs.keys())}, "
+                    f"unknown {sorted(kwargs.keys() - expected)}"
+                )
+        self.__dict__.update(kwargs)
+
+    __init__.__qualname__ = f"{cls.__qualname__}.__init__"
+    cls.__init__ = __init__  # type: ignore[misc]
+    return cls
 
 
 class RuleHit:
@@ -127,6 +165,7 @@ class LifecycleDecision(Decision):
     stage: str
 
 
+@quick_init
 @dataclass(frozen=True)
 class SegmentDecision(Decision):
     segment: str
@@ -134,6 +173,7 @@ class SegmentDecision(Decision):
     tags: tuple[str, ...]
 
 
+@quick_init
 @dataclass(frozen=True)
 class IncentiveDecision(Decision):
     event_type: str
@@ -170,6 +210,7 @@ class SkippedAction:
     until: dt.datetime | None = None
 
 
+@quick_init
 @dataclass(frozen=True)
 class InterventionDecision(Decision):
     actions: tuple[Action, ...]

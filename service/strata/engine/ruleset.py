@@ -204,6 +204,7 @@ class CompiledRuleset(Generic[SpecT]):
         #: reviewer checks before activating (the compiler fills it as the kind compiles its rules).
         self.reads: Mapping[str, set[str]] = compiler.reads
         self._stamp = {"ruleset": self.name, "checksum": self.checksum}
+        self._memo_key = f"_answer:{id(self)}"  # see memoized(); "_": no rule can read it
 
     def facts(self, profile: Mapping[str, Any], clock: Clock, memo: Memo | None = None) -> Facts:
         """The facts for an already parsed profile (see ``ProfileSchema.parse``).
@@ -219,7 +220,7 @@ class CompiledRuleset(Generic[SpecT]):
         answer the request already asked of it (and the other way round). Keyed by this object, so
         another version of the ruleset (a preview's candidate) never reads this one's answer."""
         memo = facts.known.cache
-        key = f"_answer:{id(self)}"  # "_": no rule can read it
+        key = self._memo_key
         if key not in memo:
             memo[key] = work(facts)
         answer: T = memo[key]

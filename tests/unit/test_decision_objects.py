@@ -1,0 +1,67 @@
+"""Decision objects built the quick way behave as the frozen dataclasses they are."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import pytest
+
+from strata.engine.decision import InterventionDecision, RuleHit, SegmentDecision, quick_init
+from strata.engine.facts import Clock, Facts
+from strata.engine.ruleset import read_facts
+from tests.fakes import default_rules
+
+AS_OF = dt.datetime(2026, 3, 10, 12, tzinfo=dt.UTC)
+
+
+@quick_init
+@dataclasses.dataclass(frozen=True)
+class _Quick:
+    a: int
+    b: str
+    c: int | None = None
+
+
+def test_arguments_as_the_dataclass_takes_them() -> None:
+    assert _Quick(1, "x") == _Quick(a=1, b="x") == _Quick(1, b="x", c=None) == _Quick(1, "x", None)
+    assert repr(_Quick(1, "x", 3)) == "_Quick(a=1, b='x', c=3)"
+    hit = RuleHit("r", "why", {"n": 1})
+    decision = SegmentDecision("segment.rfm", "abc", (hit,), "loyal", {"r": 5}, ("vip",))
+    assert decision == SegmentDecision(
+        ruleset="segment.rfm",
+        checksum="abc",
+        explanation=(hit,),
+        segment="loyal",
+        scores={"r": 5},
+        tags=("vip",),
+    )
+    assert decision.to_dict()["explanation"] == [{"rule": "r", "reason": "why", "facts": {"n": 1}}]
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs"),
+    [((1,), {}), ((1, "x", 3, 4), {}), ((1,), {"a": 2, "b": "x"}), ((), {"a": 1, "b": "x", "d": 4})],
+)
+def test_wrong_arguments_are_refused(args: tuple[object, ...], kwargs: dict[str, object]) -> None:
+    with pytest.raises(TypeError):
+        _Quick(*args, **kwargs)  # type: ignore[arg-type]
+
+
+def test_still_frozen() -> None:
+    decision = InterventionDecision("i", "c", (), (), (), None, None)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        decision.stage = "new"  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        RuleHit("r", "why").rule = "other"  # type: ignore[misc]
+
+
+def test_a_hit_reads_its_facts_when_asked_and_keeps_them() -> None:
+    ruleset = default_rules().get("lifecycle.duolingo")
+    profile = ruleset.schema.parse({"user_id": "u", "activity_dates": ["2026-03-09"]})
+    facts = Facts(profile, Clock.for_profile(AS_OF, profile), {})
+    when = ruleset.stages[0].when
+    hit = read_facts("r", "why", facts, when)
+    assert hit.facts == {name: facts[name] for name in when.reads}
+    assert hit.facts is hit.facts  # read once
+    assert hit.renamed("lifecycle/r") == RuleHit("lifecycle/r", "why", hit.facts)
