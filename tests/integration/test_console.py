@@ -218,12 +218,14 @@ def test_without_a_secret_the_console_says_how_to_turn_it_on(tmp_path: Path) -> 
         services.engine.dispose()
 
 
-def test_alias_and_split_are_confirmed_then_made(publisher: Console) -> None:
+def test_alias_split_and_shadow_are_confirmed_then_made(publisher: Console) -> None:
     path = "/console/rulesets/lifecycle.probe/change/"
     steps = [
         ("alias", {"alias": "canary", "version": "2"}, ("alias canary", "none", "v2")),
         ("split", {"arms": "1:0.5,2:0.5", "seed": "exp-1"}, ("traffic split", "none", "1:0.5,2:0.5")),
         ("end-split", {}, ("traffic split", "1:0.5,2:0.5", "none")),
+        ("shadow", {"version": "2", "share": "0.25"}, ("shadow", "none", "v2 for 25% of users")),
+        ("end-shadow", {}, ("shadow", "v2 for 25% of users", "none")),
     ]
     for action, fields, (what, before, after) in steps:
         form = {"expected_revision": str(publisher.revision()), **fields}
@@ -237,8 +239,9 @@ def test_alias_and_split_are_confirmed_then_made(publisher: Console) -> None:
     registry = publisher.services.registry
     assert registry.head(LIFECYCLE).aliases == {"canary": 2}
     assert registry.split(LIFECYCLE) is None
-    actions = [entry.action for entry in registry.audit(LIFECYCLE, limit=3)]
-    assert actions == ["split", "split", "alias"]
+    assert registry.shadow(LIFECYCLE) is None
+    actions = [entry.action for entry in registry.audit(LIFECYCLE, limit=5)]
+    assert actions == ["shadow", "shadow", "split", "split", "alias"]
 
 
 @pytest.mark.parametrize(
@@ -248,6 +251,7 @@ def test_alias_and_split_are_confirmed_then_made(publisher: Console) -> None:
         ("activate", {"version": "9"}, "ruleset &#39;lifecycle.probe&#39; has no version 9"),
         ("split", {"arms": "1:0.7,2:0.7"}, "weights are at least 0 and add up to 1"),
         ("rollback", {}, "has no earlier active version to roll back to"),
+        ("shadow", {"version": "2", "share": "0"}, "a share of the requests, more than 0 and at most 1"),
         ("activate", {"version": "two"}, "invalid version &#39;two&#39;"),
     ],
 )

@@ -1,4 +1,4 @@
-"""The five changes a publisher makes from a ruleset's page, each confirmed before it is made.
+"""The changes a publisher makes from a ruleset's page, each confirmed before it is made.
 
 A change is read from the submitted form, says what it will change (shown on
 the confirmation page, from the state at that moment) and is applied through
@@ -17,6 +17,7 @@ from typing import ClassVar
 from strata.errors import InvalidArgument, NotFound, Problem
 from strata.registry.records import Head
 from strata.registry.service import Registry, check_alias
+from strata.shadows import Shadow, default_seed
 from strata.splits import Split
 
 
@@ -37,6 +38,14 @@ def _split_text(split: Split | None) -> str:
     if split is None:
         return "none"
     return f"{split.arms} (seed {split.seed}, coverage {split.coverage:g})"
+
+
+def _shadow_text(shadow: Shadow | None) -> str:
+    return (
+        "none"
+        if shadow is None
+        else f"v{shadow.version} for {shadow.share:.0%} of users (seed {shadow.seed})"
+    )
 
 
 def number(form: Mapping[str, str], field: str) -> int:
@@ -147,13 +156,43 @@ class EndSplit(Change):
         return registry.end_split(self.name, self.expected_revision, actor)
 
 
-def _coverage(form: Mapping[str, str]) -> float:
-    text = form.get("coverage", "").strip() or "1"
+@dataclass(frozen=True)
+class SetShadow(Change):
+    title = "Shadow a candidate"
+    shadow: Shadow
+
+    def effects(self, registry: Registry, head: Head) -> list[Effect]:
+        registry.version(self.name, self.shadow.version)
+        return [Effect("shadow", _shadow_text(registry.shadow(self.name)), _shadow_text(self.shadow))]
+
+    def apply(self, registry: Registry, actor: str) -> Head:
+        return registry.set_shadow(self.name, self.shadow, self.expected_revision, actor)
+
+    def fields(self) -> dict[str, str]:
+        shadow = self.shadow
+        extra = {"version": str(shadow.version), "share": repr(shadow.share), "seed": shadow.seed}
+        return {**super().fields(), **extra}
+
+
+@dataclass(frozen=True)
+class EndShadow(Change):
+    title = "End the shadow"
+
+    def effects(self, registry: Registry, head: Head) -> list[Effect]:
+        return [Effect("shadow", _shadow_text(registry.shadow(self.name)), "none")]
+
+    def apply(self, registry: Registry, actor: str) -> Head:
+        return registry.end_shadow(self.name, self.expected_revision, actor)
+
+
+def _fraction(form: Mapping[str, str], field: str) -> float:
+    """A share from 0 to 1 (blank: 1); the use case checks the range."""
+    text = form.get(field, "").strip() or "1"
     try:
         return float(text)
     except ValueError:
         raise InvalidArgument(
-            f"invalid coverage {text!r}", [Problem("a number from 0 to 1", field="coverage")]
+            f"invalid {field} {text!r}", [Problem("a number from 0 to 1", field=field)]
         ) from None
 
 
@@ -169,10 +208,15 @@ def parse_change(action: str, name: str, form: Mapping[str, str]) -> Change:
         check_alias(alias)
         return SetAlias(name, revision, alias, number(form, "version"))
     if action == "split":
-        split = Split.parse(
-            form.get("arms", "").strip(), form.get("seed", "").strip() or name, _coverage(form)
+        seed = form.get("seed", "").strip() or name
+        return SetSplit(
+            name, revision, Split.parse(form.get("arms", "").strip(), seed, _fraction(form, "coverage"))
         )
-        return SetSplit(name, revision, split)
     if action == "end-split":
         return EndSplit(name, revision)
+    if action == "shadow":
+        seed = form.get("seed", "").strip() or default_seed(name)
+        return SetShadow(name, revision, Shadow(number(form, "version"), _fraction(form, "share"), seed))
+    if action == "end-shadow":
+        return EndShadow(name, revision)
     raise NotFound(f"no change named {action!r}", [Problem("unknown change", field="action")])

@@ -15,11 +15,15 @@ AUDIT_PAGE = 50
 
 @console_pages.get("/")
 def rulesets() -> str:
-    """Every ruleset: kind, active version, aliases, split, revision and its last change."""
+    """Every ruleset: kind, active version, aliases, split, shadow, revision and its last change."""
     registry = backend().registry
     heads = registry.rulesets()
     return render_template(
-        "rulesets.html", heads=heads, splits=registry.splits(), changes=last_changes(registry, heads)
+        "rulesets.html",
+        heads=heads,
+        splits=registry.splits(),
+        shadows=registry.shadows(),
+        changes=last_changes(registry, heads),
     )
 
 
@@ -33,6 +37,7 @@ def ruleset(name: str) -> str:
         head=head,
         versions=registry.versions(name),
         split=registry.split(name),
+        shadow=registry.shadow(name),
         previewable=can_preview(head.kind),
     )
 
