@@ -10,10 +10,10 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from strata.console import backend as reads
+from strata.console import backend
 from strata.console.changes import parse_change
 from strata.console.render import code_lines, heatmap, problems_by_line
-from strata.console.web import backend, console_pages, require_publisher
+from strata.console.web import console_pages, require_publisher, services
 from strata.decisions import DEFAULT_RULESETS
 from strata.errors import InvalidArgument, Problem, StrataError
 from strata.preview import PreviewResult
@@ -62,10 +62,10 @@ def publish() -> str | Response | tuple[str, int]:
     author = require_publisher()
     content, note = _uploaded_or_pasted(), request.form.get("note", "")
     try:
-        published = backend().registry.publish(content, author.name, note)
+        published = services().registry.publish(content, author.name, note)
     except StrataError as exc:
         return _refused_file(content, note, exc)
-    backend().refresh()  # "Try" can pin the new version at once
+    services().refresh()  # "Try" can pin the new version at once
     record = published.version
     if published.created:
         flash(f"Published {record.name} v{record.version}: every test passed. It is not active yet.")
@@ -78,19 +78,19 @@ def publish() -> str | Response | tuple[str, int]:
 def change(name: str, action: str) -> str | Response:
     """First post: what will change, to confirm. Confirmed post: the change, if the page is not stale."""
     actor = require_publisher()
-    registry = backend().registry
+    registry = services().registry
     wanted = parse_change(action, name, request.form)
     if request.form.get("confirmed") != "yes":
         return render_template("confirm.html", change=wanted, action=action, effects=wanted.preview(registry))
     head = wanted.apply(registry, actor.name)
-    backend().refresh()
+    services().refresh()
     flash(f"{wanted.title}: done. {name} is now at revision {head.revision}.")
     return redirect(url_for("console.ruleset", name=name))
 
 
 def _preview_page(result: PreviewResult, head: Head, candidate: str, against: str) -> str:
     moves = sorted((cell for cell in result.cells if cell.changed), key=lambda cell: -cell.count)
-    versions = backend().registry.versions(head.name)
+    versions = services().registry.versions(head.name)
     return render_template(
         "preview.html",
         result=result,
@@ -108,8 +108,8 @@ def preview(name: str) -> str:
     """The impact preview of a stored candidate against another version: heatmap, moves, totals."""
     candidate = request.args.get("candidate", "latest").strip()
     against = request.args.get("against", "active").strip()
-    result = backend().previews.preview(name, candidate=candidate, against=against)
-    return _preview_page(result, backend().registry.head(name), candidate, against)
+    result = services().previews.preview(name, candidate=candidate, against=against)
+    return _preview_page(result, services().registry.head(name), candidate, against)
 
 
 @console_pages.post("/preview")
@@ -118,24 +118,24 @@ def preview_file() -> str | tuple[str, int]:
     content, note = _uploaded_or_pasted(), request.form.get("note", "")
     try:
         name = parse_rule_file(content, CANDIDATE_SOURCE).name
-        result = backend().previews.preview(name, candidate_content=content)
+        result = services().previews.preview(name, candidate_content=content)
     except StrataError as exc:
         return _refused_file(content, note, exc)
-    return _preview_page(result, backend().registry.head(name), "", "active")
+    return _preview_page(result, services().registry.head(name), "", "active")
 
 
 @console_pages.route("/try", methods=["GET", "POST"])
 def try_page() -> str | tuple[str, int]:
     """A stored user or a pasted profile, and the four decisions with their explanations."""
-    console = backend()
+    console = services()
     form = request.form if request.method == "POST" else request.args
-    choices = reads.ruleset_choices(console.registry)
+    choices = backend.ruleset_choices(console.registry)
     values = {"event": '{"type": "sign_in"}', **DEFAULT_RULESETS, **form.to_dict()}
     if request.method == "GET":
         return render_template("try.html", choices=choices, values=values, result=None)
     try:
-        result = reads.try_decisions(console.decisions, form)
+        result = backend.try_decisions(console.decisions, form)
     except StrataError as exc:
         page = render_template("try.html", choices=choices, values=values, result=None, error=exc)
         return page, status_of(exc).http
-    return render_template("try.html", choices=choices, values=values, result=result, outcome=reads.outcome)
+    return render_template("try.html", choices=choices, values=values, result=result, outcome=backend.outcome)

@@ -7,7 +7,7 @@ from flask import render_template, request
 from strata.console.backend import can_preview, last_changes, version_report
 from strata.console.changes import number
 from strata.console.render import code_lines, side_by_side
-from strata.console.web import backend, console_pages
+from strata.console.web import console_pages, services
 from strata.registry.cache import source_name
 
 AUDIT_PAGE = 50
@@ -16,7 +16,7 @@ AUDIT_PAGE = 50
 @console_pages.get("/")
 def rulesets() -> str:
     """Every ruleset: kind, active version, aliases, split, shadow, revision and its last change."""
-    registry = backend().registry
+    registry = services().registry
     heads = registry.rulesets()
     return render_template(
         "rulesets.html",
@@ -30,7 +30,7 @@ def rulesets() -> str:
 @console_pages.get("/rulesets/<name>")
 def ruleset(name: str) -> str:
     """A ruleset's versions, and (for publishers) the forms that change it."""
-    registry = backend().registry
+    registry = services().registry
     head = registry.head(name)
     return render_template(
         "ruleset.html",
@@ -45,7 +45,7 @@ def ruleset(name: str) -> str:
 @console_pages.get("/rulesets/<name>/versions/<int:version>")
 def version(name: str, version: int) -> str:
     """A version's file, its test cases and their results, the facts it reads, and a diff on request."""
-    registry = backend().registry
+    registry = services().registry
     report = version_report(registry, name, version)
     diff = None
     against = request.args.get("against", "").strip()
@@ -75,6 +75,6 @@ def audit() -> str:
     """Who changed what, when, from which version to which; newest first, paged back by id."""
     ruleset = request.args.get("ruleset", "").strip()
     before = number(request.args, "before") if request.args.get("before") else None
-    entries = backend().registry.audit(ruleset, AUDIT_PAGE, before)
+    entries = services().registry.audit(ruleset, AUDIT_PAGE, before)
     older = entries[-1].id if len(entries) == AUDIT_PAGE else None
     return render_template("audit.html", entries=entries, ruleset=ruleset, older=older)

@@ -56,7 +56,8 @@ class User:
         return self.role is Role.PUBLISHER
 
 
-def backend() -> Console:
+def services() -> Console:
+    """The use cases this app's console was registered with."""
     console: Console = current_app.extensions["strata.console"]
     return console
 
@@ -99,7 +100,7 @@ def _signed_in() -> User | None:
     if not isinstance(digest, str):
         return None
     try:
-        principal = backend().tokens.principal(digest)
+        principal = services().tokens.principal(digest)
     except Unauthenticated:
         session.clear()
         return None
@@ -109,7 +110,7 @@ def _signed_in() -> User | None:
 @console_pages.before_request
 def guard() -> Response | tuple[str, int] | None:
     """Refuse a forged POST, send the signed-out to the sign-in page, know who is signed in."""
-    if not backend().secret:
+    if not services().secret:
         return render_template("unconfigured.html"), 503
     if request.method == "POST":
         _check_csrf()
@@ -160,7 +161,7 @@ def signin() -> Response | str | tuple[str, int]:
         return render_template("signin.html", next=request.args.get("next", ""))
     token = request.form.get("token", "").strip()
     try:
-        backend().tokens.principal(token_hash(token))
+        services().tokens.principal(token_hash(token))
     except Unauthenticated as exc:
         return render_template("signin.html", next=request.form.get("next", ""), error=exc), 401
     session.clear()  # a new session on sign-in: nothing carried over from before
