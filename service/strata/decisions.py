@@ -410,6 +410,6 @@ class DecisionService:
                     event,
                     user_id,
                     request_id,
-                    instant.isoformat(),
+                    instant,
                 )
             )

@@ -11,13 +11,13 @@ difference, with its error in place of a result.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import queue
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from strata import metrics
 from strata.decisionlog import DecisionSink
@@ -31,9 +31,11 @@ DEFAULT_CAPACITY = 1000
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class ShadowRun:
-    """One decision to repeat with the candidate: its inputs, and what the caller was answered."""
+class ShadowRun(NamedTuple):
+    """One decision to repeat with the candidate: its inputs, and what the caller was answered.
+
+    A named tuple: it is built on the request path, where a frozen dataclass costs several times more.
+    """
 
     candidate: Served
     answered: Served
@@ -43,7 +45,7 @@ class ShadowRun:
     event: Mapping[str, Any] | None
     user_id: str
     request_id: str
-    at: str
+    at: dt.datetime
 
 
 class ShadowRunner:
@@ -95,7 +97,7 @@ class ShadowRunner:
         if self.log is not None:
             self.log.record(
                 {
-                    "at": run.at,
+                    "at": run.at.isoformat(),
                     "request_id": run.request_id,
                     "user_id": run.user_id,
                     "ruleset": compiled.name,

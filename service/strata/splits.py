@@ -14,6 +14,7 @@ Pure Python: no database, no transport.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, field
 
 from strata.errors import InvalidArgument, Problem
@@ -22,14 +23,19 @@ from strata.errors import InvalidArgument, Problem
 WEIGHT_SUM = (0.99, 1.01)
 MAX_ARMS = 20
 MAX_SEED_CHARS = 200
+_UTF16 = "utf-16-le" if sys.byteorder == "little" else "utf-16-be"  # native order, read as "H" units
 
 
 def fnv1a32(text: str) -> int:
-    """FNV-1a, 32 bits, over UTF-16 code units (GrowthBook's, like the JS SDK's ``charCodeAt``)."""
+    """FNV-1a, 32 bits, over UTF-16 code units (GrowthBook's, like the JS SDK's ``charCodeAt``).
+
+    On the request path of splits and shadows, so: an ASCII id's code units
+    are its bytes (most ids), others are read as native 16-bit units.
+    """
     value = 0x811C9DC5
-    data = text.encode("utf-16-le", "surrogatepass")
-    for index in range(0, len(data), 2):
-        value = ((value ^ (data[index] | (data[index + 1] << 8))) * 0x01000193) & 0xFFFFFFFF
+    units = text.encode() if text.isascii() else memoryview(text.encode(_UTF16, "surrogatepass")).cast("H")
+    for unit in units:
+        value = ((value ^ unit) * 0x01000193) & 0xFFFFFFFF
     return value
 
 

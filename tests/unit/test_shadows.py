@@ -69,7 +69,7 @@ def test_a_full_shadow_queue_drops_and_counts_instead_of_blocking() -> None:
     answered = Served(default_rules().compiled["lifecycle.duolingo"], 1, ACTIVE)
     decision = LifecycleDecision("lifecycle.duolingo", "sha256:x", (), "current")
     clock = Clock.for_profile(parse_datetime(AS_OF), {})
-    run = ShadowRun(Served(stuck, 2, "shadow"), answered, decision, None, clock, None, "u", "r", AS_OF)  # type: ignore[arg-type]
+    run = ShadowRun(Served(stuck, 2, "shadow"), answered, decision, None, clock, None, "u", "r", clock.as_of)  # type: ignore[arg-type]
     dropped = metrics.SHADOW_DROPPED._value.get()
     assert runner.submit(run)
     wait_for(lambda: runner._queue.qsize() == 0, "the worker to get stuck on the first run")

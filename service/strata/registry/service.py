@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -277,20 +278,14 @@ class Registry:
         head = self.at_revision(name, expected_revision)
         for index, version in enumerate(split.versions):
             self._check_compiles(name, version, f"versions.{index}")
-        if self._store.splits().get(name) == split:
-            return head
-        if not self._store.set_split(name, split, expected_revision, actor):
-            raise _conflict(name, expected_revision, self.head(name).revision)
-        return self.head(name)
+        unchanged = self._store.splits().get(name) == split
+        return self._change(head, unchanged, lambda: self._store.set_split(name, split, head.revision, actor))
 
     def end_split(self, name: str, expected_revision: int, actor: str) -> Head:
         """End ``name``'s split: every user gets the active version again."""
         head = self.at_revision(name, expected_revision)
-        if name not in self._store.splits():
-            return head
-        if not self._store.set_split(name, None, expected_revision, actor):
-            raise _conflict(name, expected_revision, self.head(name).revision)
-        return self.head(name)
+        unchanged = name not in self._store.splits()
+        return self._change(head, unchanged, lambda: self._store.set_split(name, None, head.revision, actor))
 
     def shadows(self) -> dict[str, Shadow]:
         """Ruleset name -> its shadow, for every ruleset that has one."""
@@ -308,20 +303,24 @@ class Registry:
         """
         head = self.at_revision(name, expected_revision)
         self._check_compiles(name, shadow.version, "version")
-        if self._store.shadows().get(name) == shadow:
-            return head
-        if not self._store.set_shadow(name, shadow, expected_revision, actor):
-            raise _conflict(name, expected_revision, self.head(name).revision)
-        return self.head(name)
+        unchanged = self._store.shadows().get(name) == shadow
+        return self._change(
+            head, unchanged, lambda: self._store.set_shadow(name, shadow, head.revision, actor)
+        )
 
     def end_shadow(self, name: str, expected_revision: int, actor: str) -> Head:
         """Stop running ``name``'s candidate."""
         head = self.at_revision(name, expected_revision)
-        if name not in self._store.shadows():
+        unchanged = name not in self._store.shadows()
+        return self._change(head, unchanged, lambda: self._store.set_shadow(name, None, head.revision, actor))
+
+    def _change(self, head: Head, unchanged: bool, write: Callable[[], bool]) -> Head:
+        """Run ``write`` (a compare-and-set at ``head``'s revision) unless nothing would change."""
+        if unchanged:
             return head
-        if not self._store.set_shadow(name, None, expected_revision, actor):
-            raise _conflict(name, expected_revision, self.head(name).revision)
-        return self.head(name)
+        if not write():
+            raise _conflict(head.name, head.revision, self.head(head.name).revision)
+        return self.head(head.name)
 
     def _check_compiles(self, name: str, version: int, field: str) -> None:
         """Refuse a version that is missing, or that does not compile with the active rulesets."""
