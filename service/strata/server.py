@@ -54,7 +54,8 @@ def serve(
 
     Ports may be 0 (tests): ``on_started`` receives the ones bound. With
     ``http_port=None`` only gRPC is served (REST runs under gunicorn). Signal
-    handlers are installed only when called from the main thread.
+    handlers are installed only when called from the main thread. ``console``
+    adds the ops console to the REST app (``/console``).
     """
     stop = stop or threading.Event()
     health_servicer = health.HealthServicer()

@@ -23,6 +23,7 @@ from flask.testing import FlaskClient
 from strata.access.store import TokenStore
 from strata.access.tokens import Tokens
 from strata.config import Settings
+from strata.console.demo import demo_secret, demo_token
 from strata.transport.http import create_app
 from strata.wiring import Services, build_services
 from tests.conftest import RULES_DIR
@@ -321,3 +322,21 @@ def test_a_stored_version_is_previewed_against_any_other(publisher: Console) -> 
     assert "v2 against v1" in html
     html = publisher.page("/console/rulesets/lifecycle.probe/preview?candidate=7", status=404)
     assert "has no version 7" in html
+
+
+def test_the_demo_keeps_its_secret_and_token_and_replaces_a_token_this_database_does_not_know(
+    console: Console, tmp_path: Path
+) -> None:
+    home = tmp_path / "demo"
+    secret = demo_secret(home)
+    assert len(secret) >= 32 and demo_secret(home) == secret
+    tokens = console.services.tokens
+    token_file = demo_token(tokens, home)
+    token = token_file.read_text()
+    assert demo_token(tokens, home).read_text() == token  # a restart: the same token to paste
+    for path in (home / "console-secret", token_file):
+        assert path.stat().st_mode & 0o777 == 0o600
+    token_file.write_text("strata_from-another-database\n")
+    assert demo_token(tokens, home).read_text() not in (token, "strata_from-another-database\n")
+    console.sign_in(token_file.read_text().strip())
+    assert "lifecycle.probe" in console.page("/console/")

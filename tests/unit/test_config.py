@@ -44,3 +44,9 @@ def test_require_tokens_is_a_flag(value: str, required: bool) -> None:
 def test_a_bad_flag_names_the_variable() -> None:
     with pytest.raises(ValueError, match="STRATA_REQUIRE_TOKENS='maybe'"):
         Settings.from_env({"STRATA_REQUIRE_TOKENS": "maybe"})
+
+
+def test_a_console_secret_too_short_to_be_safe_is_refused() -> None:
+    assert Settings.from_env({"STRATA_CONSOLE_SECRET": "s" * 32}).console_secret == "s" * 32
+    with pytest.raises(ValueError, match="STRATA_CONSOLE_SECRET: at least 32 characters"):
+        Settings.from_env({"STRATA_CONSOLE_SECRET": "short"})
