@@ -7,7 +7,8 @@ to look. Debian's ``chromium``, driven by Playwright (never a downloaded
 browser), signs in with that token, publishes a file with an error and sees
 it at its line, publishes the fixed file, previews it, activates it, sees
 the decision change under "Try", rolls back, and finds every step in the
-audit log. Each page is saved under ``test-artifacts/console/``.
+audit log; a page made stale by a change over the API is refused. Each page
+is saved under ``test-artifacts/console/``.
 
 Skipped where there is no ``/usr/bin/chromium``, unless
 ``STRATA_REQUIRE_BROWSER`` is set (as in CI): then it fails.
@@ -190,14 +191,31 @@ def test_publish_preview_activate_try_roll_back_audit(server: Server, page: Page
     expect(page.locator("#active-version")).to_have_text("v1")
     assert try_stage(page, server, "demo-current") == "current"
 
+    # Someone moves an alias over the API while the page is open: the page's change is refused.
+    page.goto(f"{server.url}/console/rulesets/{RULESET}")
+    loaded = page.locator("form[action$='/change/activate'] input[name=expected_revision]").get_attribute(
+        "value"
+    )
+    moved = requests.put(
+        f"{server.url}/v1/rulesets/{RULESET}/aliases/canary",
+        json={"version": 2, "expected_revision": int(loaded or 0)},
+        headers={"Authorization": f"Bearer {server.token}"},
+        timeout=10,
+    )
+    assert moved.status_code == 200, moved.text
+    page.click("form[action$='/change/activate'] button[type=submit]")
+    expect(page.locator("h1")).to_have_text("Changed since you loaded the page")
+    expect(page.locator(".error")).to_contain_text(f"is at revision {int(loaded or 0) + 1}, not {loaded}")
+    shot(page, "conflict")
+
     page.goto(f"{server.url}/console/audit?ruleset={RULESET}")
     actions = page.locator("#audit tbody tr")
     # newest first: ours, then the seeding of v1 from rules/
     expect(actions.locator("td.action")).to_have_text(
-        ["rollback", "activate", "publish", "activate", "publish"]
+        ["alias", "rollback", "activate", "publish", "activate", "publish"]
     )
-    expect(actions.locator("td.actor")).to_have_text([re.compile(r"^demo-ops-\w+$")] * 3 + ["seed", "seed"])
-    expect(actions.locator("td.versions")).to_have_text(["v2 → v1", "v1 → v2", "v2", "v1", "v1"])
+    expect(actions.locator("td.actor")).to_have_text([re.compile(r"^demo-ops-\w+$")] * 4 + ["seed", "seed"])
+    expect(actions.locator("td.versions")).to_have_text(["v2", "v2 → v1", "v1 → v2", "v2", "v1", "v1"])
     shot(page, "audit")
 
     page.set_viewport_size({"width": 390, "height": 844})  # a phone: nothing wider than the screen

@@ -63,6 +63,7 @@ def services() -> Console:
 
 
 def user() -> User:
+    """Who is signed in: set by ``guard`` before every page but the public ones."""
     signed_in: User = g.console_user
     return signed_in
 
