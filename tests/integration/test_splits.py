@@ -15,6 +15,7 @@ from strata.splits import Split
 from tests.conftest import RULES_DIR
 from tests.integration.conftest import LiveServers
 from tests.integration.test_registry_api import documented
+from tests.unit.test_splits import growthbook_arm
 
 DUOLINGO = "lifecycle.duolingo"
 CONTENT = (RULES_DIR / "lifecycle.duolingo.yaml").read_text()
@@ -154,3 +155,32 @@ def test_splits_are_set_and_ended_over_both_transports_by_publishers(live: LiveS
         ("ana", "split", "ended"),
         ("ana", "split", "1:0.25,2:0.75 seed=exp-2 coverage=1.0"),
     ]
+
+
+def test_a_served_split_puts_each_of_1000_users_in_growthbooks_arm(live: LiveServers) -> None:
+    """Through the servers (one DecideBatch a transport): every user's arm is the growthbook package's."""
+    registry, reader = live.services.registry, live.token("reader")
+    registry.publish(REWORDED, "ana")
+    split = Split((1, 2), (0.3, 0.7), "gb-check", 0.9)
+    registry.set_split(DUOLINGO, split, registry.head(DUOLINGO).revision, "ana")
+    deadline = time.monotonic() + 2
+    while DUOLINGO not in live.services.decisions.rulesets.current().splits:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    users = [f"gb-user-{index}" for index in range(1000)]
+    profile = {"activity_dates": ["2025-01-01"]}
+    batch = {
+        "requests": [
+            {"profile": {**profile, "user_id": user}, "as_of": AS_OF, "rulesets": ["lifecycle"]}
+            for user in users
+        ]
+    }
+    expected = []
+    for user in users:
+        arm = growthbook_arm(split, user)
+        expected.append("active" if arm is None else f"split:{arm}")
+    assert {"active", "split:0", "split:1"} == set(expected)
+    for outcome in live.clients.both("DecideBatch", batch, token=reader):
+        assert outcome.ok, outcome.body
+        answers = [item["response"]["decisions"][0]["lifecycle"] for item in outcome.body["results"]]
+        assert [answer["version_reason"] for answer in answers] == expected

@@ -50,3 +50,14 @@ def test_a_console_secret_too_short_to_be_safe_is_refused() -> None:
     assert Settings.from_env({"STRATA_CONSOLE_SECRET": "s" * 32}).console_secret == "s" * 32
     with pytest.raises(ValueError, match="STRATA_CONSOLE_SECRET: at least 32 characters"):
         Settings.from_env({"STRATA_CONSOLE_SECRET": "short"})
+
+
+def test_the_decision_log_share_and_the_metrics_port() -> None:
+    settings = Settings.from_env({"STRATA_DECISION_LOG_SHARE": "0.25", "STRATA_METRICS_PORT": "9100"})
+    assert (settings.decision_log_share, settings.metrics_port) == (0.25, 9100)
+    assert (Settings.from_env({}).decision_log_share, Settings.from_env({}).metrics_port) == (1.0, 0)
+    for share in ("1.5", "-0.1", "half"):
+        with pytest.raises(ValueError, match="STRATA_DECISION_LOG_SHARE"):
+            Settings.from_env({"STRATA_DECISION_LOG_SHARE": share})
+    with pytest.raises(ValueError, match="STRATA_METRICS_PORT"):
+        Settings.from_env({"STRATA_METRICS_PORT": "70000"})

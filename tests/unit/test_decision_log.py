@@ -79,6 +79,24 @@ def test_every_decision_is_logged_with_its_version_and_reason(tmp_path: Path) ->
     assert all(entry["latency_ms"] >= 0 for entry in entries) and log.dropped == 0
 
 
+def test_a_share_of_the_calls_is_logged_all_of_a_calls_decisions_or_none(tmp_path: Path) -> None:
+    request = DecideRequest(
+        profile=PROFILES["u-current"], as_of=parse_datetime(AS_OF), rulesets=("lifecycle", "segment")
+    )
+    for share, calls, expected in ((0.0, 50, 0), (1.0, 5, 10)):
+        path = tmp_path / f"decisions-{share}.jsonl"
+        log = JsonLinesLog(path)
+        service = DecisionService.from_files(default_rules(), log=log, log_share=share)
+        for index in range(calls):
+            service.decide(request, request_id=f"r{index}")
+        log.close()
+        entries = [orjson.loads(line) for line in path.read_bytes().splitlines()]
+        assert len(entries) == expected
+        assert [entry["request_id"] for entry in entries] == [
+            f"r{i}" for i in range(calls) for _ in range(2)
+        ][:expected]
+
+
 def test_the_decision_log_is_configured_by_strata_decision_log() -> None:
     assert Settings.from_env({"STRATA_DECISION_LOG": "/var/log/strata/decisions.jsonl"}).decision_log == (
         "/var/log/strata/decisions.jsonl"
