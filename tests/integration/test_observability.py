@@ -17,6 +17,8 @@ from tests.integration.conftest import LiveServers, settings_for
 from tests.scrape import gained, scrape, wait_for
 
 DUOLINGO = "lifecycle.duolingo"
+#: Request ids and metrics do not depend on the database: one backend keeps the suite quick.
+SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 REQUEST = {"profile": {"user_id": "obs-1", "activity_dates": ["2026-03-09"]}, "as_of": "2026-03-10T12:00:00Z"}
 
 
@@ -46,6 +48,7 @@ def logged(live: LiveServers) -> list[dict[str, Any]]:
     return [orjson.loads(line) for line in path.read_bytes().splitlines()]
 
 
+@SQLITE_ONLY
 def test_a_request_id_is_echoed_over_both_transports_and_names_the_log_entries(live: LiveServers) -> None:
     reader = live.token("reader")
     auth = {"Authorization": f"Bearer {reader}"}
@@ -89,6 +92,7 @@ def test_a_request_id_is_echoed_over_both_transports_and_names_the_log_entries(l
         assert entry["latency_ms"] >= 0
 
 
+@SQLITE_ONLY
 def test_metrics_are_scraped_from_a_running_server(live: LiveServers) -> None:
     clients, reader = live.clients, live.token("reader")
     before = scrape(clients)

@@ -102,6 +102,7 @@ def test_a_candidate_that_does_not_compile_with_the_active_rulesets_is_refused(r
         registry.set_shadow(DUOLINGO, Shadow(9, 1.0, "s"), 1, "ana")
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the registry tests cover Postgres
 def test_shadows_change_no_answer_and_count_exactly_the_differing_users(live: LiveServers) -> None:
     clients, services = live.clients, live.services
     publisher, reader = live.token("publisher", "ana"), live.token("reader")

@@ -157,6 +157,7 @@ def test_splits_are_set_and_ended_over_both_transports_by_publishers(live: LiveS
     ]
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # served from memory: one backend
 def test_a_served_split_puts_each_of_1000_users_in_growthbooks_arm(live: LiveServers) -> None:
     """Through the servers (one DecideBatch a transport): every user's arm is the growthbook package's."""
     registry, reader = live.services.registry, live.token("reader")
