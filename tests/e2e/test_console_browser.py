@@ -16,6 +16,7 @@ Skipped where there is no ``/usr/bin/chromium``, unless
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import signal
@@ -29,6 +30,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from strata.rulefiles.loader import load_schema
+from strata.store import ProfileStore, make_engine
+from strata.store.population import generate_population
 from tests.conftest import ROOT, RULES_DIR
 from tests.net import free_port
 
@@ -38,6 +42,7 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
 ARTIFACTS = ROOT / "test-artifacts" / "console"
+USERS = 2000
 RULESET = "lifecycle.duolingo"
 ORIGINAL = (RULES_DIR / f"{RULESET}.yaml").read_text()
 CURRENT_WHEN = "    when: active_today and active_d1_d6\n"
@@ -90,6 +95,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                 pass
             assert time.monotonic() < deadline, "the server did not become ready"
             time.sleep(0.2)
+        population(env["STRATA_DATABASE_URL"])
         token_file = home / "var" / "console-token"
         assert token_file.stat().st_mode & 0o077 == 0, "the demo token must be readable by its owner only"
         yield Server(url, token_file.read_text().strip())
@@ -97,6 +103,16 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         process.send_signal(signal.SIGTERM)
         stdout, _ = process.communicate(timeout=30)
     assert f"Console  http://localhost:{http_port}/console" in stdout
+
+
+def population(database_url: str) -> None:
+    """Synthetic users beside the demo's, so the preview has a population to move."""
+    engine = make_engine(database_url)
+    try:
+        store = ProfileStore(engine, load_schema(RULES_DIR / "profile.yaml"))
+        store.import_profiles(generate_population(USERS, seed=10, as_of=dt.datetime.now(dt.UTC)))
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture(scope="module")
@@ -173,9 +189,13 @@ def test_publish_preview_activate_try_roll_back_audit(server: Server, page: Page
     page.click("text=Preview against the active version")
     heatmap = page.locator("#heatmap")
     current_row = heatmap.locator("tbody tr", has=page.locator("th", has_text=re.compile("^current$")))
-    moved = current_row.locator("td.moved")
-    expect(moved).to_have_text("1")
-    expect(page.locator("#moves")).to_contain_text("demo-current")
+    expect(current_row.locator("td.moved")).to_have_count(1)  # every current user, and only they, move
+    expect(heatmap.locator("td.moved")).to_have_count(1)
+    moves = page.locator("#moves tbody tr")
+    expect(moves).to_have_count(1)
+    expect(moves.locator("td").nth(0)).to_have_text("current")
+    expect(moves.locator("td").nth(1)).to_have_text("engaged")
+    expect(moves.locator("a").first).to_have_text("demo-current")  # the lowest user id of the cell
     shot(page, "preview")
 
     assert try_stage(page, server, "demo-current") == "current"
