@@ -757,7 +757,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", help="bench only this ruleset (repeatable)")
     parser.add_argument("--cprofile", metavar="RULESET", help="profile the engine on one ruleset and exit")
     args = parser.parse_args(argv)
-    console = Console(width=None if sys.stdout.isatty() else 150)
+    console = Console(width=None if sys.stdout.isatty() else 220)
     started = time.perf_counter()
 
     ruleset_set, names = load_paths([RULES])

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import gc
 
 import pytest
 
+from strata.decisions import DEFAULT_RULESETS, DecideRequest, DecideResult, DecisionService
 from strata.engine.decision import InterventionDecision, RuleHit, SegmentDecision, quick_init
 from strata.engine.facts import Clock, Facts
 from strata.engine.ruleset import read_facts
+from strata.store.population import generate_population
 from tests.fakes import default_rules
 
 AS_OF = dt.datetime(2026, 3, 10, 12, tzinfo=dt.UTC)
+RULESETS = [*DEFAULT_RULESETS, "lifecycle.journey", "segment.pyramid"]  # what the intervention builds on
+EVENT = {"type": "sign_in"}
 
 
 @quick_init
@@ -65,3 +70,24 @@ def test_a_hit_reads_its_facts_when_asked_and_keeps_them() -> None:
     assert hit.facts == {name: facts[name] for name in when.reads}
     assert hit.facts is hit.facts  # read once
     assert hit.renamed("lifecycle/r") == RuleHit("lifecycle/r", "why", hit.facts)
+
+
+def test_a_decide_leaves_no_cycles_for_the_garbage_collector() -> None:
+    """Everything a request builds is freed by reference counting: the cyclic collector, which
+    walks every object the process holds, does not have to run for it (it cost a third of a
+    batch's time when answers and explanations held each other)."""
+    service = DecisionService.from_files(default_rules())
+    profiles = generate_population(20, seed=4, as_of=AS_OF)
+    requests = [
+        DecideRequest(profile=p, as_of=AS_OF, rulesets=tuple(RULESETS), event=EVENT) for p in profiles
+    ]
+    gc.collect()
+    gc.disable()
+    try:
+        results = service.decide_batch(requests)
+        assert [str(hit.facts) for r in results if isinstance(r, DecideResult) for a in r.decisions
+                for hit in a.decision.explanation]  # fmt: skip
+        del results
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
