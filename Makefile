@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: run test lint typecheck rules-test bench proto proto-check clean
+.PHONY: run test lint typecheck rules-test bench fuzz proto proto-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ typecheck: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/engine_bench.py
 	$(BIN)/python bench/service_bench.py --chart docs/service-bench.png
+
+# The hostile-rule fuzzers, far longer than in `make test` (which runs 60 examples of each).
+fuzz: $(STAMP)
+	STRATA_FUZZ_EXAMPLES=$${STRATA_FUZZ_EXAMPLES:-3000} $(BIN)/pytest -n 2 tests/hostile/test_rules_fuzz.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -83,6 +83,11 @@ CODE_EXECUTION: dict[str, Refusal] = {
     "underscore builtin": Refusal(
         lifecycle("$__import__('os') == null"), "invalid_argument", "names starting with '_' are not allowed"
     ),
+    "underscore key of a mapping": Refusal(
+        lifecycle("daily_points.__globals__ == 1"),
+        "invalid_argument",
+        "names starting with '_' are not allowed",
+    ),
     "method of a value": Refusal(lifecycle("user_id.format == null"), "invalid_argument", "'format'"),
     "random": Refusal(lifecycle("$random() > 0.5"), "invalid_argument", "$random is not available"),
     "match groups": Refusal(lifecycle("$re_groups == []"), "invalid_argument", "unknown builtin $re_groups"),

@@ -175,6 +175,21 @@ def test_the_regex_attack_is_answered_while_health_checks_answer(server: Served)
         assert matching.result(timeout=60).body["stage"] == "hostile"
 
 
+def test_a_range_too_long_for_the_profile_fails_that_decision_with_its_limit(server: Served) -> None:
+    publish_and_activate(
+        server, "lifecycle.ranged", lifecycle("$range(points) != []", name="lifecycle.ranged")
+    )
+    request = {"profile": {"user_id": "u1", "points": 3}, "as_of": AS_OF, "ruleset": "lifecycle.ranged"}
+    assert all(
+        outcome.body["stage"] == "hostile" for outcome in server.clients.both("ClassifyLifecycle", request)
+    )
+    request["profile"] = {"user_id": "u1", "points": 10_000_000}
+    for outcome in server.clients.both("ClassifyLifecycle", request):
+        assert outcome.code == "evaluation_failed", outcome.body
+        assert "the length of $range is 10000000, the maximum is 1000" in outcome.body["message"]
+        assert "Traceback" not in json.dumps(outcome.body)
+
+
 def test_a_refused_version_leaves_the_active_one_serving(server: Served) -> None:
     request = {"profile": {"user_id": "u1", "activity_dates": ["2026-03-09"]}, "as_of": AS_OF}
     before = server.clients.grpc("ClassifyLifecycle", request)

@@ -142,12 +142,14 @@ class Expression:
             raise ExpressionError(exc.message) from None
         except re_errors.EngineError as exc:
             raise ExpressionError(f"{exc.message} in {_shown(text)}") from None
-        except (RecursionError, MemoryError, TypeError, ValueError) as exc:
+        except Exception as exc:  # RecursionError, MemoryError, TypeError...: a located problem, never a 500
             raise ExpressionError(f"expression refused: {type(exc).__name__}") from None
         self.nodes: int = self._rule.nodes
         """The size of its syntax tree, counted against the file's budget (``LIMITS.file_nodes``)."""
         reads: set[str] = set()
         for node in _walk(self._rule.statement):
+            if isinstance(node, re_ast.GetAttributeExpression) and node.name.startswith("_"):
+                raise ExpressionError(_UNDERSCORE.format(node.name))  # even a mapping's key
             if isinstance(node, re_ast.SymbolExpression):
                 if node.name.startswith("_"):
                     raise ExpressionError(_UNDERSCORE.format(node.name))

@@ -60,7 +60,12 @@ class LimitExceeded(re_errors.EngineError):  # type: ignore[misc]
 
     def __init__(self, what: str, value: int, maximum: int) -> None:
         self.what, self.value, self.maximum = what, value, maximum
-        super().__init__(f"{what} is {value}, the maximum is {maximum}")
+        super().__init__(exceeded(what, value, maximum))
+
+
+def exceeded(what: str, value: int, maximum: int) -> str:
+    """How every limit is reported: what, its value, the maximum."""
+    return f"{what} is {value}, the maximum is {maximum}"
 
 
 def range_length(*arguments: int) -> int:
@@ -79,5 +84,6 @@ def bounded_range(start: Any, stop: Any = None, step: Any = None) -> list[int]:
     numbers = [int(value) for value in arguments]
     length = range_length(*numbers)
     if length > LIMITS.range_items:
-        raise LimitExceeded("the length of $range", length, LIMITS.range_items)
+        # a builtin's own error class: rule-engine replaces any other's message with "function call failed"
+        raise re_errors.FunctionCallError(exceeded("the length of $range", length, LIMITS.range_items))
     return list(range(*numbers))
