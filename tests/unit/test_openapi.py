@@ -82,7 +82,10 @@ def test_query_parameters_path_types_and_credentials_are_documented() -> None:
         ("from", "query"),
         ("to", "query"),
         ("Grpc-Timeout", "header"),
+        ("X-Request-Id", "header"),
     ]
+    assert "X-Request-Id" in diff["responses"]["200"]["headers"]
+    assert "text/plain" in DOCUMENT["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
     audit = DOCUMENT["paths"]["/v1/audit"]["get"]
     assert [p["name"] for p in audit["parameters"] if p["in"] == "query"] == ["ruleset", "limit", "before"]
     version = DOCUMENT["paths"]["/v1/rulesets/{name}/versions/{version}"]["get"]["parameters"][1]

@@ -135,6 +135,14 @@ def openapi_document(
         "description": "The caller's deadline, as in gRPC: digits and a unit (H, M, S, m, u, n), e.g. 250m",
         "schema": {"type": "string", "pattern": "^[0-9]{1,8}[HMSmun]$"},
     }
+    request_id = {
+        "name": "X-Request-Id",
+        "in": "header",
+        "required": False,
+        "description": "Names the call in the decision log and comes back in the same header; made up if absent",
+        "schema": {"type": "string", "pattern": "^[!-~]{1,128}$"},
+    }
+    echoed = {"X-Request-Id": {"description": "The call's request id", "schema": {"type": "string"}}}
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
         request = cast(Descriptor, route.request.DESCRIPTOR)
@@ -150,12 +158,13 @@ def openapi_document(
                 {"name": name, "in": "query", "required": False, "schema": schemas._single(field)}
                 for name, field in route.query_params.items()
             ]
-            + [timeout],
+            + [timeout, request_id],
             # Publishers always authenticate; readers when the server requires tokens.
             "security": [{"bearer": []}] if route.role is Role.PUBLISHER else [{}, {"bearer": []}],
             "responses": {
                 "200": {
                     "description": "OK",
+                    "headers": echoed,
                     "content": _json(schemas.ref(cast(Descriptor, route.response.DESCRIPTOR))),
                 },
                 "default": error,
@@ -184,6 +193,16 @@ def openapi_document(
                 "responses": {"200": {"description": "OK", "content": _json(status)}, "default": error},
             }
         }
+    paths["/metrics"] = {
+        "get": {
+            "operationId": "metrics",
+            "summary": "Prometheus metrics: decisions, errors, latency, decision log, shadows",
+            "tags": ["Health"],
+            "responses": {
+                "200": {"description": "OK", "content": {"text/plain": {"schema": {"type": "string"}}}}
+            },
+        }
+    }
     return {
         "openapi": "3.0.3",
         "info": {
