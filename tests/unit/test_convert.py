@@ -10,6 +10,7 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from strata.api.strata.v1 import decision_pb2 as pb
+from strata.api.strata.v1 import preview_pb2 as preview_pb
 from strata.api.strata.v1 import profile_pb2 as profile_pb
 from strata.api.strata.v1 import registry_pb2 as registry_pb
 from strata.decisions import Answer, DecisionRequest
@@ -144,7 +145,7 @@ def test_profiles_round_trip() -> None:
 def test_routes_cover_every_rpc_with_its_messages() -> None:
     """The REST table and the gRPC registration both come from ROUTES: it must match the proto."""
     expected = {}
-    for file in (pb.DESCRIPTOR, profile_pb.DESCRIPTOR, registry_pb.DESCRIPTOR):
+    for file in (pb.DESCRIPTOR, profile_pb.DESCRIPTOR, registry_pb.DESCRIPTOR, preview_pb.DESCRIPTOR):
         for service in file.services_by_name.values():
             for method in service.methods:
                 expected[(service.full_name, method.name)] = (method.input_type, method.output_type)
