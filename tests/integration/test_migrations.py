@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select
 
 from strata.engine.schema import ProfileSchema
 from strata.store import ProfileStore, SchemaNotReady, make_engine, migrate, require_migrated
-from strata.store.migrate import current_revision, head_revision
-from strata.store.models import Base
+from strata.store.migrate import alembic_config, current_revision, head_revision
+from strata.store.models import PROFILES, Base
+from strata.store.population import generate_population
+from tests.integration.preview_cases import AS_OF
 
 
 def test_migrate_creates_the_schema_on_an_empty_database(database_url: str) -> None:
@@ -60,3 +64,23 @@ def test_a_profile_schema_the_table_cannot_hold_is_refused_at_start(schema: Prof
         ProfileStore(make_engine("sqlite://"), changed)
     assert "spend_365d: the profiles table stores this field; the schema lacks it" in str(info.value)
     assert "points: the profiles table stores it as integer" in str(info.value)
+
+
+def test_0004_fills_the_active_days_of_stored_profiles_as_the_store_writes_them(
+    database_url: str, schema: ProfileSchema
+) -> None:
+    """Profiles stored before 0004 get the days new writes get (``every_active_day``)."""
+    migrate(database_url)
+    engine = make_engine(database_url)
+    ProfileStore(engine, schema).import_profiles(generate_population(300, seed=4, as_of=AS_OF))
+    query = select(PROFILES.c.user_id, PROFILES.c.active_days).order_by(PROFILES.c.user_id)
+    with engine.connect() as connection:
+        written = connection.execute(query).all()
+    assert any(len(days if isinstance(days, list) else json.loads(days)) > 1 for _, days in written)
+
+    command.downgrade(alembic_config(database_url), "0003")
+    assert "active_days" not in {column["name"] for column in inspect(engine).get_columns("profiles")}
+    migrate(database_url)
+    with engine.connect() as connection:
+        assert connection.execute(query).all() == written
+    engine.dispose()

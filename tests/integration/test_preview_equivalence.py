@@ -96,7 +96,7 @@ def sql_classes(
 ) -> dict[str, str]:
     """Each profile's class under ``ruleset``, computed by the compiled CASE in the database."""
     dialect = dialect_for(engine.dialect.name, as_of)
-    case = ruleset_case(ruleset, SqlScope(dialect, ruleset.schema, [ruleset]), "t")
+    case = ruleset_case(ruleset, SqlScope(dialect, ruleset.schema), "t")
     query = dialect.select(PROFILES.c.user_id, case, where=where)
     classes = outcomes(ruleset)
     with dialect.session(engine, 60) as connection:

@@ -33,7 +33,7 @@ def lifecycle(*whens: str) -> CompiledRuleset[Any]:
 
 
 def compile_on(database: str, ruleset: CompiledRuleset[Any]) -> None:
-    ruleset_case(ruleset, SqlScope(dialect_for(database, AS_OF), SCHEMA, [ruleset]), "t")
+    ruleset_case(ruleset, SqlScope(dialect_for(database, AS_OF), SCHEMA), "t")
 
 
 @pytest.mark.parametrize("database", ["postgresql", "sqlite"])

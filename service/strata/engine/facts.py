@@ -29,6 +29,11 @@ def zone_named(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
+def profile_zone(profile: Mapping[str, Any]) -> ZoneInfo:
+    """The zone a profile's calendar days are counted in (UTC when it names none)."""
+    return zone_named(profile.get("timezone") or "UTC")
+
+
 class Clock(NamedTuple):
     """The request's instant and the profile's local calendar day.
 
@@ -41,9 +46,8 @@ class Clock(NamedTuple):
 
     @classmethod
     def for_profile(cls, as_of: dt.datetime, profile: Mapping[str, Any]) -> Clock:
-        zone = zone_named(profile.get("timezone") or "UTC")
         aware = as_of if as_of.tzinfo else as_of.replace(tzinfo=dt.UTC)
-        return cls(aware, zone)
+        return cls(aware, profile_zone(profile))
 
     @property
     def today(self) -> dt.date:
@@ -68,16 +72,27 @@ def _today(clock: Clock, memo: Memo) -> dt.date:
     return today
 
 
+def every_active_day(profile: Mapping[str, Any], zone: dt.tzinfo) -> list[dt.date]:
+    """Every local day the user was active, in order, future ones included.
+
+    ``activity_dates``, ``first_active_date`` and the day of ``last_active_at``
+    in ``zone`` (the profile's). It depends on no clock, so the profile store
+    keeps it per profile (the ``active_days`` column) for impact previews to
+    read instead of rebuilding it in SQL for every row.
+    """
+    days = set(profile.get("activity_dates") or ())
+    if profile.get("first_active_date"):
+        days.add(profile["first_active_date"])
+    if profile.get("last_active_at"):
+        days.add(profile["last_active_at"].astimezone(zone).date())
+    return sorted(days)
+
+
 def active_days(profile: Mapping[str, Any], clock: Clock, memo: Memo) -> list[dt.date]:
     """Every local day the user was active, up to and including today, in order."""
     if "_active_days" not in memo:
-        days = set(profile.get("activity_dates") or ())
-        if profile.get("first_active_date"):
-            days.add(profile["first_active_date"])
-        if profile.get("last_active_at"):
-            days.add(clock.local_date(profile["last_active_at"]))
         today = _today(clock, memo)
-        memo["_active_days"] = sorted(day for day in days if day <= today)
+        memo["_active_days"] = [day for day in every_active_day(profile, clock.zone) if day <= today]
     found: list[dt.date] = memo["_active_days"]
     return found
 

@@ -29,7 +29,7 @@ from strata.engine.ruleset import base_types
 from strata.engine.spec import ScoreSpec
 from strata.preview.dialects import NotCompilable, SqlDialect, SqlExpr
 from strata.preview.sqlcompile import ExpressionCompiler, Record, Sql, StringList, Value, parse
-from strata.preview.sqlfacts import SORTED_DAY_FACTS, SqlFacts
+from strata.preview.sqlfacts import SqlFacts
 from strata.store.models import FIELD_COLUMNS, PROFILES
 
 DataType = re_types.DataType
@@ -60,12 +60,9 @@ class SqlScope:
     (and, on Postgres, computed once per row).
     """
 
-    def __init__(
-        self, dialect: SqlDialect, schema: ProfileSchema, rulesets: list[CompiledRuleset[Any]]
-    ) -> None:
+    def __init__(self, dialect: SqlDialect, schema: ProfileSchema) -> None:
         self.dialect = dialect
-        reads = set().union(*(facts_read(ruleset) for ruleset in rulesets))
-        self.facts = SqlFacts(dialect, sorted_days=bool(reads & SORTED_DAY_FACTS))
+        self.facts = SqlFacts(dialect)
         self._schema = schema
         self._rule_types = schema.rule_types()
 
@@ -93,18 +90,6 @@ class SqlScope:
         return Sql(
             d.local_midnight(expr) if local else expr, self._rule_types[name], number=number, local=local
         )
-
-
-def facts_read(ruleset: CompiledRuleset[Any]) -> set[str]:
-    """The names the rules that decide the class read (from the engine's compiled expressions)."""
-    if isinstance(ruleset, LifecycleRuleset):
-        expressions = [choice.when for choice in ruleset.stages]
-    elif isinstance(ruleset, SegmentRuleset):
-        expressions = [choice.when for choice in ruleset.segments]
-        expressions += [value for _, value in ruleset.scores.values()]
-    else:
-        return set()
-    return {name for expression in expressions for name in expression.reads}
 
 
 def _literal(compiler: ExpressionCompiler, value: Any) -> Sql:

@@ -40,7 +40,7 @@ class Cell:
     """Users whose class goes from ``before`` (baseline) to ``after`` (candidate).
 
     ``samples``, for a changed cell, are its lowest and highest user id (one if
-    they are the same): cheap to find in one parallel pass, and examples enough
+    they are the same): cheap to find in the one grouped pass, and examples enough
     to look at. Unchanged cells have none.
     """
 

@@ -7,8 +7,7 @@ database for one grouped count:
     FROM (SELECT <baseline CASE>, <candidate CASE>, user_id FROM profiles ...)
     GROUP BY before_class, after_class
 
-That is the whole transition matrix in one pass over the table, parallel on
-Postgres. If either ruleset has a rule outside the compilable subset, the same
+That is the whole transition matrix in one pass over the table. If either ruleset has a rule outside the compilable subset, the same
 tallies are computed in Python instead: the profiles are streamed in batches
 (a server-side cursor on Postgres) and decided by the engine itself; the result
 says so (``method``, ``fallbacks``). Either way the work happens in one
@@ -127,7 +126,7 @@ def _compile(
     dialect: SqlDialect, candidate: Version, baseline: Version
 ) -> tuple[dict[str, SqlExpr], list[FallbackNote]]:
     """Both rulesets as CASE expressions over one shared scope, or every rule that is not compilable."""
-    scope = SqlScope(dialect, baseline.ruleset.schema, [baseline.ruleset, candidate.ruleset])
+    scope = SqlScope(dialect, baseline.ruleset.schema)
     cases: dict[str, SqlExpr] = {}
     fallbacks: list[FallbackNote] = []
     sides: list[tuple[Literal["baseline", "candidate"], Version]] = [
@@ -150,8 +149,8 @@ def _sql_tallies(
     baseline: Version,
 ) -> list[Tally]:
     # Grouped by shared values, not by the CASEs themselves: Postgres estimates the groups of an
-    # expression over table columns as the columns' distinct values (a million: it would then
-    # neither hash nor aggregate in parallel), and those of a function item's column as 200.
+    # expression over table columns as the columns' distinct values (a million: it may then
+    # sort every row instead of hashing ten groups), and those of a subquery's column as 200.
     before_class = dialect.shared("before_class", lambda: cases["baseline"], sa.Integer())
     after_class = dialect.shared("after_class", lambda: cases["candidate"], sa.Integer())
     classified = dialect.select(

@@ -23,7 +23,6 @@ from strata.store.models import PROFILES
 DataType = re_types.DataType
 ACTIVE_DAYS_WINDOWS = {"active_days_7d": 7, "active_days_30d": 30}
 RECENT_GAP_WINDOW = 7  # recent_gap_days: gaps whose later day is within the last 7 days
-SORTED_DAY_FACTS = frozenset({*ACTIVE_DAYS_WINDOWS, "days_since_last_active", "recent_gap_days"})
 SHARED_FACTS = frozenset(
     {
         "days_since_registered",
@@ -43,12 +42,8 @@ SHARED_FACTS = frozenset(
 class SqlFacts:
     """Derived facts for one query; built on first use, so a ruleset pays only for what it reads."""
 
-    def __init__(self, dialect: SqlDialect, sorted_days: bool) -> None:
-        """``sorted_days``: some rule reads a fact that needs the sorted active days (counts,
-        latest day, gaps), so they are built anyway and "active on some day" is cheapest
-        as two counts; otherwise the dialect's own existence test spares building them."""
+    def __init__(self, dialect: SqlDialect) -> None:
         self._dialect = dialect
-        self._sorted_days = sorted_days
         self._built: dict[str, SqlExpr] = {}
         d = dialect
         self._definitions: dict[str, Callable[[], SqlExpr]] = {
@@ -70,10 +65,8 @@ class SqlFacts:
         }
 
     def _on_some_day(self, first: int, last: int | None) -> SqlExpr:
-        """Active on some day ``first`` to ``last`` days ago (``None``: no limit)."""
+        """Active on some day ``first`` to ``last`` days ago (``None``: no limit): two counts."""
         d = self._dialect
-        if not self._sorted_days and d.existence_tests:
-            return d.active_on_some_day(first, last)
         count = d.active_count_on_or_before(first)
         return count > 0 if last is None else count - d.active_count_on_or_before(last + 1) > 0
 

@@ -8,6 +8,11 @@ contribution, incentives) are also real, typed columns, so that an impact
 preview over millions of users is a plain indexed query instead of JSON
 extraction. Both are written together from the same parsed profile.
 
+``active_days`` is derived, not a field: the user's distinct active days in
+their own zone, sorted (``strata.engine.facts.every_active_day``), a ``date[]``
+on Postgres and a JSON array of ISO days on SQLite. Previews count and compare
+active days on every row; reading them sorted is a third of the work saved.
+
 Instants are ``timestamp with time zone`` in UTC; calendar days (in the
 user's own zone) are ``date``; integers are 64-bit because counters such as
 ``followers_count`` and ``points`` are unbounded in the schema.
@@ -36,7 +41,7 @@ from sqlalchemy import (
     false,
     func,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Stable constraint and index names, so that later migrations can refer to them.
@@ -50,6 +55,8 @@ NAMING_CONVENTION = {
 
 # JSONB on Postgres (indexable, compact, containment operators); JSON text elsewhere.
 JSONDocument = JSON().with_variant(JSONB(), "postgresql")
+# Sorted calendar days: date[] on Postgres; JSON text (["2026-03-09", ...]) on SQLite.
+DayList = ARRAY(Date()).with_variant(Text(), "sqlite")
 
 
 class Base(DeclarativeBase):
@@ -93,6 +100,7 @@ class Profile(Base):
     streak_days: Mapped[int]
     last_checkin_date: Mapped[dt.date | None]
     membership: Mapped[str | None]
+    active_days: Mapped[Any] = mapped_column(DayList)
     data: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
     updated_at: Mapped[dt.datetime] = mapped_column(server_default=func.now(), index=True)
 
@@ -100,10 +108,10 @@ class Profile(Base):
 PROFILES = cast(Table, Profile.__table__)  # declarative classes type it as the wider FromClause
 # The columns that mirror a profile field, in table order (user_id first).
 FIELD_COLUMNS: tuple[str, ...] = tuple(
-    c.name for c in PROFILES.columns if c.name not in ("data", "updated_at")
+    c.name for c in PROFILES.columns if c.name not in ("active_days", "data", "updated_at")
 )
-# Every column a write sets, in table order: the fields, then the document and the write time.
-WRITE_COLUMNS: tuple[str, ...] = (*FIELD_COLUMNS, "data", "updated_at")
+# Every column a write sets, in table order: the fields, the active days, the document, the write time.
+WRITE_COLUMNS: tuple[str, ...] = (*FIELD_COLUMNS, "active_days", "data", "updated_at")
 
 
 # The rule registry ---------------------------------------------------------------

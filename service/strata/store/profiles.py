@@ -31,6 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.dml import Insert
 
+from strata.engine.facts import every_active_day, profile_zone
 from strata.engine.schema import ProfileSchema
 from strata.errors import Problem, ProfileError
 from strata.store.models import FIELD_COLUMNS, PROFILES, WRITE_COLUMNS
@@ -44,7 +45,7 @@ _STAGING = "profiles_staging"
 _SUPPORTED = {("postgresql", "psycopg"), ("sqlite", "pysqlite")}  # the bulk paths below are written for these
 _INT64 = range(-(2**63), 2**63)
 # The upsert's parameter names, in Row order (the document goes in as text).
-_PARAMETERS = (*FIELD_COLUMNS, "document", "updated_at")
+_PARAMETERS = (*FIELD_COLUMNS, "active_days", "document", "updated_at")
 _SCALAR_OF_PYTHON_TYPE: dict[type, str] = {
     str: "string",
     int: "integer",
@@ -343,7 +344,9 @@ class ProfileStore:
             value.astimezone(dt.UTC) if isinstance(value, dt.datetime) else value
             for value in (parsed[name] for name in FIELD_COLUMNS)
         ]
-        return (*values, document.decode(), now)
+        days = every_active_day(parsed, profile_zone(parsed))
+        active_days = days if self._postgres else orjson.dumps(days).decode()
+        return (*values, active_days, document.decode(), now)
 
     def _batch_writer(self, connection: Connection, now: dt.datetime) -> Callable[[Iterable[Row]], int]:
         if self._postgres:
@@ -382,7 +385,7 @@ class _PostgresCopyWriter:
     """Writes batches with COPY into a staging table, then one merging upsert.
 
     COPY is Postgres's fastest way in: no statement or parameter binding per
-    row. Only the JSON document is copied; the merge fills the typed columns
+    row. Only the JSON document (and the active days) is copied; the merge fills the typed columns
     from it in SQL (``(data->>'points')::bigint``...), which is cheaper in
     the database than formatting two dozen values per row in Python. The
     staging table exists because COPY cannot resolve conflicts itself; it is
@@ -392,14 +395,21 @@ class _PostgresCopyWriter:
 
     def __init__(self, connection: Connection, now: dt.datetime) -> None:
         self._connection = connection
-        connection.execute(text(f"CREATE TEMPORARY TABLE {_STAGING} (data jsonb NOT NULL) ON COMMIT DROP"))
-        data = table(_STAGING, column("data", JSONB)).c.data
+        connection.execute(
+            text(
+                f"CREATE TEMPORARY TABLE {_STAGING} (data jsonb NOT NULL, active_days date[] NOT NULL)"
+                " ON COMMIT DROP"
+            )
+        )
+        staging = table(_STAGING, column("data", JSONB), column("active_days"))
+        data = staging.c.data
         fields = [
             data[name].astext if col.type.python_type is str else data[name].astext.cast(col.type)
             for name, col in ((name, PROFILES.c[name]) for name in FIELD_COLUMNS)
         ]
         merge = postgresql.insert(PROFILES).from_select(
-            list(WRITE_COLUMNS), select(*fields, data, sa.literal(now, PROFILES.c.updated_at.type))
+            list(WRITE_COLUMNS),
+            select(*fields, staging.c.active_days, data, sa.literal(now, PROFILES.c.updated_at.type)),
         )
         self._merge = merge.on_conflict_do_update(
             index_elements=["user_id"],
@@ -409,9 +419,9 @@ class _PostgresCopyWriter:
     def __call__(self, rows: Iterable[Row]) -> int:
         raw = cast("psycopg.Connection[Any]", self._connection.connection.driver_connection)
         written = 0
-        with raw.cursor() as cursor, cursor.copy(f"COPY {_STAGING} (data) FROM STDIN") as copy:
+        with raw.cursor() as cursor, cursor.copy(f"COPY {_STAGING} (data, active_days) FROM STDIN") as copy:
             for row in rows:
-                copy.write_row((row[-2],))
+                copy.write_row((row[-2], row[-3]))  # the document, the active days (see ``_row``)
                 written += 1
         if written:
             self._connection.execute(self._merge)
