@@ -25,7 +25,7 @@ def test_migrate_creates_the_schema_on_an_empty_database(database_url: str) -> N
     with pytest.raises(SchemaNotReady, match="run `strata db migrate`"):
         require_migrated(engine)
 
-    assert migrate(database_url) == head_revision() == "0004"
+    assert migrate(database_url) == head_revision() == "0005"
     require_migrated(engine)
     tables = inspect(engine)
     registry = {
@@ -44,7 +44,7 @@ def test_migrate_creates_the_schema_on_an_empty_database(database_url: str) -> N
         "ix_profiles_last_order_at",
         "ix_profiles_updated_at",
     }
-    assert migrate(database_url) == "0004"  # idempotent: safe on every start
+    assert migrate(database_url) == "0005"  # idempotent: safe on every start
     engine.dispose()
 
 
@@ -66,10 +66,10 @@ def test_a_profile_schema_the_table_cannot_hold_is_refused_at_start(schema: Prof
     assert "points: the profiles table stores it as integer" in str(info.value)
 
 
-def test_0004_fills_the_active_days_of_stored_profiles_as_the_store_writes_them(
+def test_0005_fills_the_active_days_of_stored_profiles_as_the_store_writes_them(
     database_url: str, schema: ProfileSchema
 ) -> None:
-    """Profiles stored before 0004 get the days new writes get (``every_active_day``)."""
+    """Profiles stored before 0005 get the days new writes get (``every_active_day``)."""
     migrate(database_url)
     engine = make_engine(database_url)
     ProfileStore(engine, schema).import_profiles(generate_population(300, seed=4, as_of=AS_OF))
@@ -78,7 +78,7 @@ def test_0004_fills_the_active_days_of_stored_profiles_as_the_store_writes_them(
         written = connection.execute(query).all()
     assert any(len(days if isinstance(days, list) else json.loads(days)) > 1 for _, days in written)
 
-    command.downgrade(alembic_config(database_url), "0003")
+    command.downgrade(alembic_config(database_url), "0004")
     assert "active_days" not in {column["name"] for column in inspect(engine).get_columns("profiles")}
     migrate(database_url)
     with engine.connect() as connection:

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from strata.cli import main
 from strata.engine.schema import ProfileSchema
 from strata.store import ProfileStore, make_engine
+from strata.store.migrate import head_revision
 
 AS_OF = "2026-03-10T12:00:00Z"
 
@@ -28,7 +29,9 @@ def test_migrate_generate_import_and_get(database_url: str, tmp_path: Path, sche
     assert before.returncode == 2 and "run `strata db migrate`" in before.stderr
 
     migrated = strata(database_url, "db", "migrate")
-    assert migrated.returncode == 0 and "is at revision 0003" in migrated.stdout, migrated.stderr
+    assert migrated.returncode == 0 and f"is at revision {head_revision()}" in migrated.stdout, (
+        migrated.stderr
+    )
 
     users = tmp_path / "users.jsonl"
     generated = strata(

@@ -8,8 +8,8 @@ days the engine counts. That reads and rewrites every profile once: about six
 minutes for a million on Postgres on a busy two-core machine (a ``VACUUM`` after
 it gives the space back).
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Created: 2026-11-23
 """
 
@@ -26,8 +26,8 @@ from sqlalchemy.dialects import postgresql
 
 from strata.engine.facts import every_active_day, profile_zone
 
-revision: str = "0004"
-down_revision: str | None = "0003"
+revision: str = "0005"
+down_revision: str | None = "0004"
 branch_labels: str | None = None
 depends_on: str | None = None
 
