@@ -44,8 +44,8 @@ class Refusal:
     fragment: str
     line: int | None = WHEN_LINE
     """Where ``strata rules check`` reports it (None: wherever the file's budget ran out)."""
-    yaml: bool = False
-    """Refused while the YAML is read, before any file of the set compiles."""
+    read: bool = False
+    """Refused while the file is read (its YAML, its structure), before any file of the set compiles."""
 
 
 def _items(count: int) -> str:
@@ -96,7 +96,7 @@ CODE_EXECUTION: dict[str, Refusal] = {
         "invalid_argument",
         "could not determine a constructor for the tag",
         line=4,
-        yaml=True,
+        read=True,
     ),
     "condition not boolean": Refusal(
         lifecycle("points + 1"), "invalid_argument", "a condition must be BOOLEAN"
@@ -137,6 +137,16 @@ LIMIT_BREAKERS: dict[str, Refusal] = {
         lifecycle("[[y for y in tags] for x in tags] == []"),
         "invalid_argument",
         "the nesting of comprehensions and $range is 2, the maximum is 1",
+    ),
+    "test cases": Refusal(
+        lifecycle("true")
+        + "tests:\n"
+        + "  - {name: t, as_of: 2026-03-10T12:00:00Z, profile: {user_id: u}, expect: {stage: hostile}}\n"
+        * (LIMITS.test_cases + 1),
+        "invalid_argument",
+        f"List should have at most {LIMITS.test_cases} items after validation, not {LIMITS.test_cases + 1}",
+        line=11,
+        read=True,
     ),
     "file node budget": Refusal(
         _over_file_budget(), "invalid_argument", "syntax tree nodes in the file is", line=None

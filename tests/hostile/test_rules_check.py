@@ -2,8 +2,8 @@
 
 One subprocess checks every hostile file at once (the check reports every
 failing file), as an ops person would run it before publishing; files refused
-while their YAML is read stop the check before anything compiles, so they get
-their own run.
+while they are read (YAML, structure) stop the check before anything
+compiles, so they get their own run.
 """
 
 from __future__ import annotations
@@ -36,13 +36,15 @@ def _check_reports(tmp_path: Path, refusals: dict[str, Refusal]) -> None:
             assert f"{paths[case]}:{WHEN_LINE}: rule 'hostile': stages.0.when: " in found[0], found[0]
         elif refusal.line is not None:
             assert f"{paths[case]}:{refusal.line}: " in found[0], found[0]
-        if case in LIMIT_BREAKERS:  # what limit, the value, the maximum
+        if (
+            case in LIMIT_BREAKERS and not refusal.read
+        ):  # pydantic words its own  # what limit, the value, the maximum
             assert "the maximum is" in found[0], found[0]
 
 
-@pytest.mark.parametrize("stage", ["yaml", "compile"])
+@pytest.mark.parametrize("stage", ["read", "compile"])
 def test_every_hostile_file_is_refused_at_its_line_with_its_reason(tmp_path: Path, stage: str) -> None:
-    _check_reports(tmp_path, {k: r for k, r in ALL_REFUSALS.items() if r.yaml == (stage == "yaml")})
+    _check_reports(tmp_path, {k: r for k, r in ALL_REFUSALS.items() if r.read == (stage == "read")})
 
 
 def test_a_file_at_every_maximum_checks(tmp_path: Path) -> None:

@@ -129,7 +129,7 @@ def test_hostile_publishes_are_refused_over_both_transports(utc_probe: dict[str,
                 "hostile",
                 "stages.0.when",
             )
-        if case in LIMIT_BREAKERS:
+        if case in LIMIT_BREAKERS and not refusal.read:  # pydantic words its own
             assert "the maximum is" in problem["message"]
 
 

@@ -19,7 +19,7 @@ ALLOWED_IMPORTS = {
     "__future__", "abc", "bisect", "collections", "dataclasses", "datetime", "decimal", "itertools",
     "math", "re", "typing", "zoneinfo", "functools", "rule_engine", "pydantic", "strata",
     "ast", "operator", "types",  # the expression compiler builds Python functions from rule ASTs
-    "re2", "threading",  # regexes run on RE2; a lock around the (stateful) ply parser
+    "re2",  # every regex of a rule runs on RE2
 }  # fmt: skip
 ENGINE_DIR = Path(strata.engine.__file__).parent
 

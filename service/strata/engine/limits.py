@@ -48,6 +48,8 @@ class Limits:
     iteration_nesting: int = 1
     """Comprehensions and ``$range`` calls inside one another's result or condition (1: none inside
     another). Each level multiplies the work by the length of what it iterates."""
+    test_cases: int = 200
+    """Test cases embedded in a file: each is a decision evaluated at publish."""
     range_items: int = 1_000
     """The length of a ``$range``, checked when it is evaluated."""
 

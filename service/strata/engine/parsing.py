@@ -26,9 +26,8 @@ spelled ``\\z``.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import Any
 
 import re2
 import rule_engine
@@ -153,36 +152,31 @@ def measure(root: Any) -> int:
     return nodes
 
 
-class _Parser(re_parser.Parser):  # type: ignore[misc]
-    """rule-engine's parser, measuring the deferred tree before it is built (see the module docstring)."""
+_RULE_ENGINE = rule_engine.Rule.parser
+"""rule-engine's own parser instance: building ply's tables for a second one would take seconds."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._lock = threading.Lock()  # ply's parser and lexer keep state while they run
 
-    def parse(self, text: str, context: Any, **kwargs: Any) -> Any:
-        return self.parse_measured(text, context)[0]
+def parse(text: str, context: rule_engine.Context) -> tuple[Any, int]:
+    """The built statement and its node count; ``LimitExceeded`` before anything is built.
 
-    def parse_measured(self, text: str, context: Any) -> tuple[Any, int]:
-        """The built statement and its node count; ``LimitExceeded`` before anything is built."""
-        if len(text) > LIMITS.expression_chars:
-            raise LimitExceeded("the length of the expression", len(text), LIMITS.expression_chars)
-        with self._lock:
-            self.context = context
-            try:
-                deferred = self._parser.parse(text, lexer=self._lexer)
-            finally:
-                self.context = None
-        nodes = measure(deferred)
-        return deferred.build(), nodes
+    rule-engine's ``Parser.parse`` with a step between its two phases (see the module docstring).
+    """
+    if len(text) > LIMITS.expression_chars:
+        raise LimitExceeded("the length of the expression", len(text), LIMITS.expression_chars)
+    with _RULE_ENGINE._ParserBase__mutex:  # rule-engine's: ply's parser and lexer keep state while they run
+        _RULE_ENGINE.context = context
+        try:
+            deferred = _RULE_ENGINE._parser.parse(text, lexer=_RULE_ENGINE._lexer)
+        finally:
+            _RULE_ENGINE.context = None
+    nodes = measure(deferred)
+    return deferred.build(), nodes
 
 
 class Rule(rule_engine.Rule):  # type: ignore[misc]
-    """A rule-engine ``Rule`` parsed by ``_Parser``; ``nodes`` is the size of its syntax tree."""
-
-    parser: ClassVar[_Parser] = _Parser()
+    """A rule-engine ``Rule`` parsed by ``parse``; ``nodes`` is the size of its syntax tree."""
 
     def __init__(self, text: str, context: rule_engine.Context) -> None:  # rule-engine's, measured
         self.text = text
         self.context = context
-        self.statement, self.nodes = self.parser.parse_measured(text, context)
+        self.statement, self.nodes = parse(text, context)

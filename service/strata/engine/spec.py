@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from strata.engine.limits import LIMITS
+
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
 RulesetName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*(\.[a-z0-9][a-z0-9_-]*)+$", max_length=128)]
 ExpressionText = Annotated[str, Field(min_length=1)]  # its length is a limit checked when it compiles
@@ -53,7 +55,7 @@ class RulesetBase(Strict):
     name: RulesetName
     description: Annotated[str, Field(min_length=1)]
     constants: dict[Identifier, int | float | str | bool] = {}
-    tests: list[TestCase] = []
+    tests: Annotated[list[TestCase], Field(max_length=LIMITS.test_cases)] = []
 
     def rule_ids(self) -> list[str]:
         """Every rule id in the file, in order (duplicates are refused)."""
