@@ -8,13 +8,23 @@ compiles, so they get their own run.
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from strata.engine.limits import LIMITS
-from tests.cli.test_cli import copy_rules, strata
-from tests.hostile.rules_cases import ALL_REFUSALS, LIMIT_BREAKERS, NAME, WHEN_LINE, Refusal, lifecycle
+from tests.cli.test_cli import STRATA, copy_rules, strata
+from tests.hostile.rules_cases import (
+    ALL_REFUSALS,
+    LIMIT_BREAKERS,
+    NAME,
+    REGEX_REFUSALS,
+    WHEN_LINE,
+    Refusal,
+    lifecycle,
+)
 
 
 def _check_reports(tmp_path: Path, refusals: dict[str, Refusal]) -> None:
@@ -62,3 +72,21 @@ def test_a_file_at_every_maximum_checks(tmp_path: Path) -> None:
     result = strata("rules", "check", rules)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("ok lifecycle.ok") == len(at_the_limits)
+
+
+def test_strata_rules_publish_refuses_a_hostile_file_and_stores_nothing(tmp_path: Path) -> None:
+    env = {**os.environ, "STRATA_DATABASE_URL": f"sqlite:///{tmp_path / 'registry.db'}"}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*STRATA, *args], env=env, capture_output=True, text=True, timeout=120)
+
+    assert run("db", "migrate").returncode == 0
+    path = tmp_path / "hostile.yaml"
+    path.write_text(REGEX_REFUSALS["backreference"].content)
+    published = run("rules", "publish", str(path), "--author", "ops")
+    assert published.returncode == 2, published.stdout + published.stderr
+    assert (
+        f"{path}:{WHEN_LINE}: rule 'hostile': stages.0.when: regex '(a)\\\\1' is refused by RE2"
+        in published.stderr
+    )
+    assert NAME not in run("rules", "list").stdout
