@@ -44,7 +44,7 @@ class Limits:
     literal_chars: int = 1_000
     """A string or bytes literal (a regex is one)."""
     literal_items: int = 500
-    """The members of an array, set or mapping literal (a longer list belongs in ``constants``: data, not syntax)."""
+    """The members of an array, set or mapping literal (each is a syntax tree node)."""
     iteration_nesting: int = 1
     """Comprehensions and ``$range`` calls inside one another's result or condition (1: none inside
     another). Each level multiplies the work by the length of what it iterates."""
