@@ -93,6 +93,9 @@ def publisher(console: Console) -> Console:
 
 
 def test_a_signed_out_visitor_is_sent_to_sign_in(console: Console) -> None:
+    response = console.client.get("/console", base_url=BASE)  # the address make run prints
+    assert response.status_code == 308
+    assert response.headers["Location"] == f"{BASE}/console/"
     response = console.client.get("/console/rulesets/lifecycle.probe", base_url=BASE)
     assert response.status_code == 302
     assert response.headers["Location"] == "/console/signin?next=/console/rulesets/lifecycle.probe"
