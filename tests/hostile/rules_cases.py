@@ -98,6 +98,9 @@ CODE_EXECUTION: dict[str, Refusal] = {
         line=4,
         read=True,
     ),
+    "not a number": Refusal(
+        lifecycle("points > nan or points < inf"), "invalid_argument", "is not a number a rule may use"
+    ),
     "condition not boolean": Refusal(
         lifecycle("points + 1"), "invalid_argument", "a condition must be BOOLEAN"
     ),

@@ -1,7 +1,8 @@
 """Hostile rules against a real `strata serve`: publishes over REST and gRPC, decisions, health checks.
 
 The probe (every hostile publish over both transports, then decisions that
-read naive datetimes, ``$now`` and ``$today``) runs once against a server under
+read naive datetimes, ``$now`` and ``$today``, run the regex attack, and
+ask for a ``$range`` too long) runs once against a server under
 TZ=UTC; the suite asserts on what it answered, then runs the same probe
 against a server under TZ=Asia/Tokyo and expects the very same answers.
 """
@@ -49,13 +50,35 @@ stages:
     reason: the request's day and instant
 default: {{stage: later, reason: none of the above}}
 """
-CLOCK_PROFILES = {
-    "naive 01:00": {"user_id": "c1", "registered_at": "2026-03-10T01:00:00"},
-    "naive 04:00": {"user_id": "c2", "registered_at": "2026-03-10T04:00:00"},
-    "no registration": {"user_id": "c3"},
-    "Tokyo user": {"user_id": "c4", "timezone": "Asia/Tokyo"},
+REGEX = "lifecycle.regex"
+RANGED = "lifecycle.ranged"
+SERVED = {
+    CLOCK: CLOCK_FILE,
+    # the literal against the literal is matched while the rule builds, at publish
+    REGEX: lifecycle(f"user_id =~ '{CATASTROPHIC}' or '{ATTACK_INPUT}' =~ '{CATASTROPHIC}'", name=REGEX),
+    RANGED: lifecycle("$range(points) != []", name=RANGED),
 }
-EXPECTED_STAGES = {"naive 01:00": "naive_literal", "naive 04:00": "parsed", "no registration": "today"}
+"""The rulesets the probe publishes and activates."""
+DECISIONS = {
+    "naive 01:00": (CLOCK, {"user_id": "c1", "registered_at": "2026-03-10T01:00:00"}),
+    "naive 04:00": (CLOCK, {"user_id": "c2", "registered_at": "2026-03-10T04:00:00"}),
+    "no registration": (CLOCK, {"user_id": "c3"}),
+    "Tokyo user": (CLOCK, {"user_id": "c4", "timezone": "Asia/Tokyo"}),
+    "regex attack": (REGEX, {"user_id": ATTACK_INPUT}),
+    "regex match": (REGEX, {"user_id": "aaaa"}),
+    "short range": (RANGED, {"user_id": "u1", "points": 3}),
+    "range too long": (RANGED, {"user_id": "u1", "points": 10_000_000}),
+}
+"""What the probe decides, over both transports: (ruleset, inline profile)."""
+EXPECTED_STAGES = {
+    "naive 01:00": "naive_literal",
+    "naive 04:00": "parsed",
+    "no registration": "today",
+    "Tokyo user": "later",
+    "regex attack": "other",
+    "regex match": "hostile",
+    "short range": "hostile",
+}
 
 
 def publish_and_activate(server: Served, name: str, content: str) -> int:
@@ -84,9 +107,10 @@ def probe(server: Served) -> dict[str, Any]:
         request = {"name": NAME, "content": refusal.content, "note": case}
         rest, grpc_ = server.clients.both("PublishVersion", request, token=server.token)
         answers[f"publish {case}"] = {"rest": _outcome(rest), "grpc": _outcome(grpc_)}
-    answers["publish clock"] = publish_and_activate(server, CLOCK, CLOCK_FILE)
-    for label, profile in CLOCK_PROFILES.items():
-        request = {"profile": profile, "as_of": AS_OF, "ruleset": CLOCK}
+    for name, content in SERVED.items():
+        answers[f"publish {name}"] = publish_and_activate(server, name, content)
+    for label, (name, profile) in DECISIONS.items():
+        request = {"profile": profile, "as_of": AS_OF, "ruleset": name}
         rest, grpc_ = server.clients.both("ClassifyLifecycle", request)
         answers[f"decide {label}"] = {"rest": _outcome(rest), "grpc": _outcome(grpc_)}
     return answers
@@ -133,12 +157,22 @@ def test_hostile_publishes_are_refused_over_both_transports(utc_probe: dict[str,
             assert "the maximum is" in problem["message"]
 
 
-def test_naive_datetimes_and_the_clock_answer_as_in_utc(utc_probe: dict[str, Any]) -> None:
-    assert utc_probe["publish clock"] == 1
-    for label, answers in ((k, utc_probe[f"decide {k}"]) for k in CLOCK_PROFILES):
+def test_decisions_answer_as_in_utc_on_both_transports(utc_probe: dict[str, Any]) -> None:
+    assert [utc_probe[f"publish {name}"] for name in SERVED] == [1, 1, 1]
+    for label, stage in EXPECTED_STAGES.items():
+        answers = utc_probe[f"decide {label}"]
         assert answers["rest"] == answers["grpc"], label
         assert answers["rest"]["code"] == "ok", answers
-        assert answers["rest"]["body"]["stage"] == EXPECTED_STAGES.get(label, "later"), (label, answers)
+        assert answers["rest"]["body"]["stage"] == stage, (label, answers)
+
+
+def test_a_range_too_long_for_the_profile_fails_that_decision_with_its_limit(
+    utc_probe: dict[str, Any],
+) -> None:
+    for answer in utc_probe["decide range too long"].values():
+        assert answer["code"] == "evaluation_failed", answer
+        assert "the length of $range is 10000000, the maximum is 1000" in answer["body"]["message"]
+        assert "Traceback" not in json.dumps(answer)
 
 
 def test_the_suite_answers_the_same_under_tokyo_time(
@@ -151,12 +185,13 @@ def test_the_suite_answers_the_same_under_tokyo_time(
     ]
 
 
-def test_the_regex_attack_is_answered_while_health_checks_answer(server: Served) -> None:
-    when = f"user_id =~ '{CATASTROPHIC}' or '{ATTACK_INPUT}' =~ '{CATASTROPHIC}'"  # literal too: reduced at publish
-    publish_and_activate(server, "lifecycle.regex", lifecycle(when, name="lifecycle.regex"))
+def test_the_regex_attack_is_answered_while_health_checks_answer(
+    server: Served, utc_probe: dict[str, Any]
+) -> None:
+    assert utc_probe[f"publish {REGEX}"], "the probe publishes and activates the regex ruleset"
 
     def decide(user_id: str, transport: str) -> Outcome:
-        request = {"profile": {"user_id": user_id}, "as_of": AS_OF, "ruleset": "lifecycle.regex"}
+        request = {"profile": {"user_id": user_id}, "as_of": AS_OF, "ruleset": REGEX}
         if transport == "rest":
             return server.clients.rest("ClassifyLifecycle", request)
         return server.clients.grpc("ClassifyLifecycle", request, timeout=30)
@@ -173,21 +208,6 @@ def test_the_regex_attack_is_answered_while_health_checks_answer(server: Served)
             outcome = attack.result(timeout=60)
             assert outcome.ok and outcome.body["stage"] == "other", outcome.body
         assert matching.result(timeout=60).body["stage"] == "hostile"
-
-
-def test_a_range_too_long_for_the_profile_fails_that_decision_with_its_limit(server: Served) -> None:
-    publish_and_activate(
-        server, "lifecycle.ranged", lifecycle("$range(points) != []", name="lifecycle.ranged")
-    )
-    request = {"profile": {"user_id": "u1", "points": 3}, "as_of": AS_OF, "ruleset": "lifecycle.ranged"}
-    assert all(
-        outcome.body["stage"] == "hostile" for outcome in server.clients.both("ClassifyLifecycle", request)
-    )
-    request["profile"] = {"user_id": "u1", "points": 10_000_000}
-    for outcome in server.clients.both("ClassifyLifecycle", request):
-        assert outcome.code == "evaluation_failed", outcome.body
-        assert "the length of $range is 10000000, the maximum is 1000" in outcome.body["message"]
-        assert "Traceback" not in json.dumps(outcome.body)
 
 
 def test_a_refused_version_leaves_the_active_one_serving(server: Served) -> None:

@@ -28,7 +28,7 @@ from rule_engine import types as re_types
 
 from strata.engine import compiler, parsing
 from strata.engine.facts import Facts
-from strata.engine.limits import LimitExceeded, bounded_range
+from strata.engine.limits import Refused, bounded_range
 
 DataType = re_types.DataType
 
@@ -126,7 +126,7 @@ class Expression:
         )
         try:
             self._rule = parsing.Rule(text, context=context)
-        except LimitExceeded as exc:
+        except Refused as exc:
             raise ExpressionError(exc.message) from None
         except re_errors.SymbolResolutionError as exc:
             if exc.symbol_name.startswith("_"):

@@ -57,8 +57,12 @@ class Limits:
 LIMITS = Limits()
 
 
-class LimitExceeded(re_errors.EngineError):  # type: ignore[misc]
-    """A rule is larger than a limit allows; raised inside rule-engine so it is handled like its errors."""
+class Refused(re_errors.EngineError):  # type: ignore[misc]
+    """An expression Strata does not accept; raised inside rule-engine so it is handled like its errors."""
+
+
+class LimitExceeded(Refused):
+    """A rule is larger than a limit allows."""
 
     def __init__(self, what: str, value: int, maximum: int) -> None:
         self.what, self.value, self.maximum = what, value, maximum

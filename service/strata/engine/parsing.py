@@ -38,7 +38,7 @@ from rule_engine import errors as re_errors
 from rule_engine import parser as re_parser
 from rule_engine.parser import utilities as re_parse
 
-from strata.engine.limits import LIMITS, LimitExceeded, range_length
+from strata.engine.limits import LIMITS, LimitExceeded, Refused, range_length
 
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False  # refusals are reported to the caller, not written to stderr
@@ -152,6 +152,10 @@ def _check_range(call: Any) -> None:
 
 
 def _check_literal(deferred: Any) -> None:
+    if deferred.cls is re_ast.FloatExpression and deferred.args[1] in ("nan", "inf"):
+        raise Refused(
+            f"{deferred.args[1]} is not a number a rule may use"
+        )  # NaN > 1 raises; inf - inf is NaN
     if deferred.cls in (re_ast.StringExpression, re_ast.BytesExpression):
         what, maximum = "the length of a string literal", LIMITS.literal_chars
     elif deferred.cls in (re_ast.ArrayExpression, re_ast.SetExpression, re_ast.MappingExpression):
