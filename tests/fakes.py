@@ -25,7 +25,7 @@ class DictStore:
         self.gets = 0
         self._lock = threading.Lock()
 
-    def get(self, user_id: str) -> dict[str, Any] | None:
+    def get(self, user_id: str, deadline: float | None = None) -> dict[str, Any] | None:
         with self._lock:
             self.gets += 1
         delay = self.delays.get(user_id)

@@ -72,59 +72,95 @@ def _postgres_bin() -> Path:
     return Path(found).resolve().parent
 
 
-@contextlib.contextmanager
-def _throwaway_cluster() -> Iterator[URL]:
-    """Start a Postgres cluster tuned for tests (no fsync); yield its URL; stop and delete it."""
-    bindir = _postgres_bin()
-    prefix: list[str] = []
-    directory = Path(tempfile.mkdtemp(prefix="strata-test-pg-"))
-    if os.geteuid() == 0:
-        try:
-            owner = pwd.getpwnam("postgres")
-        except KeyError:
-            raise PostgresUnavailable("running as root and there is no postgres user to run initdb") from None
-        runuser = shutil.which("runuser")
-        if runuser is None:
-            raise PostgresUnavailable("running as root and runuser is missing")
-        prefix = [runuser, "-u", "postgres", "--"]
-        os.chown(directory, owner.pw_uid, owner.pw_gid)
-    data, port = directory / "data", free_port()
+class Cluster:
+    """A private Postgres cluster tuned for tests (no fsync), in a temporary directory, on a free port.
 
-    def run(*command: str | Path) -> None:
+    Tests that stop the database on purpose start one of these, so stopping
+    it harms nobody else; ``stop`` and ``start`` keep its port and data.
+    """
+
+    def __init__(self) -> None:
+        self._bindir = _postgres_bin()
+        self._prefix: list[str] = []
+        self.directory = Path(tempfile.mkdtemp(prefix="strata-test-pg-"))
+        if os.geteuid() == 0:
+            try:
+                owner = pwd.getpwnam("postgres")
+            except KeyError:
+                raise PostgresUnavailable(
+                    "running as root and there is no postgres user to run initdb"
+                ) from None
+            runuser = shutil.which("runuser")
+            if runuser is None:
+                raise PostgresUnavailable("running as root and runuser is missing")
+            self._prefix = [runuser, "-u", "postgres", "--"]
+            os.chown(self.directory, owner.pw_uid, owner.pw_gid)
+        self._data, self.port = self.directory / "data", free_port()
+        self.url = make_url(f"postgresql+psycopg://strata@127.0.0.1:{self.port}/postgres")
+        self.running = False
+        self._run(
+            self._bindir / "initdb",
+            "-D",
+            self._data,
+            "-U",
+            "strata",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        )
+
+    def _run(self, *command: str | Path) -> None:
         result = subprocess.run(
-            [*prefix, *map(str, command)], cwd=directory, capture_output=True, text=True, timeout=60
+            [*self._prefix, *map(str, command)],
+            cwd=self.directory,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         if result.returncode != 0:
-            log = directory / "server.log"
+            log = self.directory / "server.log"
             detail = result.stderr + (log.read_text() if log.exists() else "")
             raise PostgresUnavailable(f"{Path(command[0]).name} failed: {detail.strip()}")
 
-    try:
-        run(bindir / "initdb", "-D", data, "-U", "strata", "--auth=trust", "-E", "UTF8", "--no-sync")
+    def start(self) -> None:
         options = (
-            f"-p {port} -k {directory} -c listen_addresses=127.0.0.1 "
+            f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         )
-        run(
-            bindir / "pg_ctl",
-            "-D",
-            data,
-            "-l",
-            directory / "server.log",
-            "-w",
-            "-t",
-            "60",
-            "-o",
-            options,
-            "start",
+        log = self.directory / "server.log"
+        self._run(
+            self._bindir / "pg_ctl", "-D", self._data, "-l", log, "-w", "-t", "60", "-o", options, "start"
         )
-        try:
-            yield make_url(f"postgresql+psycopg://strata@127.0.0.1:{port}/postgres")
-        finally:
-            stop = [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]
-            subprocess.run(stop, cwd=directory, capture_output=True, timeout=60)
+        self.running = True
+
+    def stop(self, mode: str = "immediate") -> None:
+        """Stop the server (``fast`` ends sessions cleanly; ``immediate`` is a crash)."""
+        self._run(self._bindir / "pg_ctl", "-D", self._data, "-m", mode, "-w", "stop")
+        self.running = False
+
+    def remove(self) -> None:
+        stop = [*self._prefix, str(self._bindir / "pg_ctl"), "-D", str(self._data), "-m", "immediate", "stop"]
+        subprocess.run(stop, cwd=self.directory, capture_output=True, timeout=60)
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def private_cluster() -> Iterator[Cluster]:
+    """A started ``Cluster``, stopped and deleted afterwards."""
+    cluster = Cluster()
+    try:
+        cluster.start()
+        yield cluster
     finally:
-        shutil.rmtree(directory, ignore_errors=True)
+        cluster.remove()
+
+
+@contextlib.contextmanager
+def _throwaway_cluster() -> Iterator[URL]:
+    """Start a Postgres cluster tuned for tests (no fsync); yield its URL; stop and delete it."""
+    with private_cluster() as cluster:
+        yield cluster.url
 
 
 def find_postgres_server() -> Iterator[PostgresServer]:

@@ -40,7 +40,16 @@ from strata.engine.decision import (
     SegmentDecision,
 )
 from strata.engine.facts import Clock
-from strata.errors import DeadlineExceeded, InvalidArgument, NotFound, Problem, ResourceExhausted, StrataError
+from strata.errors import (
+    DeadlineExceeded,
+    EvaluationError,
+    InvalidArgument,
+    NotFound,
+    Problem,
+    ResourceExhausted,
+    StrataError,
+    Unavailable,
+)
 from strata.profiles import ProfileReader, check_same_user, parse_profile
 from strata.rulefiles.loader import RuleSet
 from strata.rulesets import ACTIVE, PINNED, FixedRulesets, RulesetSource, Served, Snapshot
@@ -65,6 +74,13 @@ def utc_now() -> dt.datetime:
 def deadline_after(seconds: float | None) -> float | None:
     """A ``time.monotonic()`` deadline from a remaining time (None: no deadline)."""
     return None if seconds is None else time.monotonic() + seconds
+
+
+def evaluation_failed(ruleset: str, exc: Exception) -> EvaluationError:
+    """An unexpected failure inside a ruleset's evaluation, by its type only (its text may hold data)."""
+    return EvaluationError(
+        f"ruleset {ruleset!r} failed while evaluating", [Problem(f"{type(exc).__name__} while evaluating")]
+    )
 
 
 def check_deadline(deadline: float | None, stage: str) -> None:
@@ -295,6 +311,8 @@ class DecisionService:
             except NotFound as exc:
                 raise NotFound(exc.message, [Problem(exc.problems[0].message, field=field)]) from None
         if served is None:
+            if not snapshot.rulesets:  # never "unknown ruleset" for everything: nothing is loaded yet
+                raise Unavailable("no rulesets are loaded yet: the rule registry's database is unavailable")
             raise NotFound(f"no ruleset named {name!r}", [Problem("unknown ruleset", field=field)])
         if kind is not None and served.compiled.kind != kind:
             raise InvalidArgument(
@@ -333,7 +351,7 @@ class DecisionService:
         if inline is not None:
             check_same_user(user_id, inline)
         check_deadline(deadline, "before loading the profile")
-        stored = self.profiles.get(user_id) if self.profiles is not None else None
+        stored = self.profiles.get(user_id, deadline) if self.profiles is not None else None
         check_deadline(deadline, "after loading the profile")
         if stored is None and inline is None:
             raise NotFound(f"no profile for user {user_id!r}", [Problem("unknown user", field="user_id")])
@@ -363,7 +381,12 @@ class DecisionService:
             compiled = served.compiled
             check_deadline(deadline, f"before {compiled.name}")
             started = time.perf_counter()
-            decision = compiled.decide(compiled.facts(profile, clock, memo), event)
+            try:
+                decision = compiled.decide(compiled.facts(profile, clock, memo), event)
+            except StrataError:
+                raise
+            except Exception as exc:  # a defect, never a default answer: fail closed, named
+                raise evaluation_failed(compiled.name, exc) from exc
             answers.append(Answer(decision, served.version, served.reason))
             metrics.count_decision(compiled.name, served.version, served.reason)
             if snapshot.shadows and self.shadows is not None and served.reason != PINNED:

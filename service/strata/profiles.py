@@ -20,9 +20,9 @@ from strata.errors import InvalidArgument, NotFound, Problem, ProfileError
 
 
 class ProfileReader(Protocol):
-    """What decisions need from a profile store."""
+    """What decisions need from a profile store: a read that gives up at ``deadline`` (monotonic)."""
 
-    def get(self, user_id: str) -> dict[str, Any] | None: ...
+    def get(self, user_id: str, deadline: float | None = None) -> dict[str, Any] | None: ...
 
 
 class ProfileStore(ProfileReader, Protocol):

@@ -5,6 +5,12 @@
 shutdown contract is the same: on SIGTERM, health turns NOT_SERVING, no new
 calls are taken, calls in flight finish (up to ``grace`` seconds), then the
 process exits.
+
+Readiness is one answer on both transports: ``/readyz`` and the gRPC health
+service say SERVING only while ``ready()`` holds (rulesets are loaded) and
+no stop has begun; the gRPC status follows ``ready()`` within a tenth of a
+second, so a replica that started without its database turns SERVING when
+it has rules to serve.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ def serve(
     grpc_workers: int = 16,
     ready: Callable[[], bool] | None = None,
     on_started: Callable[[Bound], None] | None = None,
+    on_stopping: Callable[[], None] | None = None,
     stop: threading.Event | None = None,
     console: Console | None = None,
 ) -> None:
@@ -56,8 +63,15 @@ def serve(
     ``http_port=None`` only gRPC is served (REST runs under gunicorn). Signal
     handlers are installed only when called from the main thread. ``console``
     adds the ops console to the REST app (``/console``).
+    ``on_stopping`` runs once the stop begins, before the drain (to stop a
+    REST child process at the same time).
     """
     stop = stop or threading.Event()
+    is_ready = ready or (lambda: bool(operations.decisions.rulesets.current().rulesets))
+
+    def serving() -> bool:
+        return not stop.is_set() and is_ready()
+
     health_servicer = health.HealthServicer()
     server, bound_grpc = grpc_server.create_server(
         operations,
@@ -65,10 +79,11 @@ def serve(
         health_servicer=health_servicer,
         max_workers=grpc_workers,
     )
+    status = grpc_server.set_serving(health_servicer, serving(), previous=True)
     http: BaseWSGIServer | None = None
     if http_port is not None:
         http = make_server(
-            host, http_port, create_app(operations, ready=ready, console=console), threaded=True
+            host, http_port, create_app(operations, ready=serving, console=console), threaded=True
         )
         # Non-daemon request threads are joined by server_close(): that is the HTTP drain.
         http.daemon_threads = False  # type: ignore[attr-defined]
@@ -91,8 +106,11 @@ def serve(
         on_started(Bound(host, bound_grpc, http.server_port if http else 0))
     try:
         while not stop.wait(0.1):
-            pass
+            status = grpc_server.set_serving(health_servicer, serving(), status)
     finally:
+        stop.set()  # /readyz says not ready from here on
+        if on_stopping is not None:
+            on_stopping()
         # gRPC refuses new calls at once; HTTP's accept loop notices within its 0.5 s poll.
         drained = grpc_server.stop(server, grace, health_servicer)
         if http is not None:

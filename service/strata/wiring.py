@@ -8,22 +8,23 @@ settings themselves.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from pathlib import Path
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 from strata.access.store import TokenStore
 from strata.access.tokens import Access, Tokens
-from strata.config import Settings
+from strata.config import RequestLimits, Settings
 from strata.console.backend import Console
 from strata.decisionlog import JsonLinesLog
 from strata.decisions import DecisionService
 from strata.errors import Unavailable
 from strata.preview.service import Previews
 from strata.profiles import ProfileService, ProfileStore
+from strata.registry.saved import SavedRulesFile
 from strata.registry.seed import seed
 from strata.registry.service import Registry
 from strata.registry.serving import ActiveRulesets
@@ -33,35 +34,10 @@ from strata.rulefiles.loader import load_schema
 from strata.shadowrunner import ShadowRunner
 from strata.store import ProfileStore as SqlProfileStore
 from strata.store import make_engine, migrate, require_migrated
+from strata.store.guarded import GuardedStore
 from strata.transport.operations import Operations
 
-T = TypeVar("T")
-
-
-class GuardedStore:
-    """A store whose lost-connection errors become ``Unavailable`` (503, retryable).
-
-    Without this a database restart would surface as ``internal`` errors,
-    which clients must not retry; SQLAlchemy stays out of the use cases.
-    """
-
-    def __init__(self, store: ProfileStore) -> None:
-        self._store = store
-
-    def _call(self, call: Callable[[], T]) -> T:
-        try:
-            return call()
-        except OperationalError as exc:
-            raise Unavailable("the profile database is unavailable") from exc
-
-    def get(self, user_id: str) -> dict[str, Any] | None:
-        return self._call(lambda: self._store.get(user_id))
-
-    def upsert(self, profile: dict[str, Any]) -> None:
-        self._call(lambda: self._store.upsert(profile))
-
-    def delete(self, user_id: str) -> bool:
-        return self._call(lambda: self._store.delete(user_id))
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -78,11 +54,17 @@ class Services:
     previews: Previews
     active: ActiveRulesets
     tokens: Tokens
+    limits: RequestLimits
 
     def operations(self) -> Operations:
-        """The RPCs both transports serve, over these use cases."""
+        """The RPCs both transports serve, over these use cases, within the request limits."""
         return Operations(
-            self.decisions, self.profiles, registry=self.registry, access=self.access, previews=self.previews
+            self.decisions,
+            self.profiles,
+            registry=self.registry,
+            access=self.access,
+            previews=self.previews,
+            limits=self.limits,
         )
 
     def console(self, secret: str) -> Console:
@@ -90,15 +72,13 @@ class Services:
         return Console(self.registry, self.decisions, self.tokens, self.previews, self.active.refresh, secret)
 
     def ready(self) -> bool:
-        """Rulesets are loaded and the database answers."""
-        if not self.decisions.rulesets.current().rulesets:
-            return False
-        try:
-            with self.engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
-        except OperationalError:
-            return False
-        return True
+        """Rulesets are loaded: decisions can be answered (with inline profiles even while the database is down).
+
+        The database is deliberately not part of it: taking every replica out
+        of the load balancer during a database outage would also refuse the
+        decisions that need no stored profile.
+        """
+        return bool(self.decisions.rulesets.current().rulesets)
 
 
 def build_services(settings: Settings, *, run_migrations: bool = False) -> Services:
@@ -109,33 +89,56 @@ def build_services(settings: Settings, *, run_migrations: bool = False) -> Servi
     rule files that do not compile raise ``RuleFileError``; an unmigrated
     database raises ``SchemaNotReady`` unless ``run_migrations`` migrates it
     first. The watcher that hot-reloads activations is returned unstarted.
+
+    A database that cannot be reached is not fatal: the rulesets saved at
+    ``settings.rules_snapshot`` are served (or none, and the service is not
+    ready), and the watcher finishes this start-up when the database returns.
     """
     schema = load_schema(settings.profile_schema_path)
-    if run_migrations:
-        migrate(settings.database_url)
     engine = make_engine(settings.database_url)
-    require_migrated(engine)
     registry = Registry(RegistryStore(engine), schema)
-    seed(registry, settings.rules_dir)
-    active = ActiveRulesets(registry)
-    active.refresh()
-    store = GuardedStore(SqlProfileStore(engine, schema))
+    active = ActiveRulesets(registry, SavedRulesFile(Path(settings.rules_snapshot), settings.database_url))
+
+    def prepare() -> None:
+        if run_migrations:
+            migrate(settings.database_url)
+        require_migrated(engine)
+        seed(registry, settings.rules_dir)
+        if not active.refresh() and not active.current().rulesets:
+            raise Unavailable("the registry's database is unavailable")
+
+    try:
+        prepare()
+        pending = None
+    except (OperationalError, Unavailable) as exc:
+        log.warning("starting without the database (%s)", exc)
+        if not active.restore():
+            log.error(
+                "no saved rulesets in %s: not ready until the database returns", settings.rules_snapshot
+            )
+        pending = prepare
+    store = GuardedStore(SqlProfileStore(engine, schema), settings.database_timeout)
     # Previews read the whole population: from a replica when STRATA_READ_DATABASE_URL names one.
     same = settings.read_database_url == settings.database_url
     read_engine = engine if same else make_engine(settings.read_database_url, pool_size=2)
     tokens = Tokens(TokenStore(engine))
-    log = JsonLinesLog(settings.decision_log) if settings.decision_log else None
+    decision_log = JsonLinesLog(settings.decision_log) if settings.decision_log else None
     return Services(
         DecisionService(
-            active, store, log=log, log_share=settings.decision_log_share, shadows=ShadowRunner(log)
+            active,
+            store,
+            log=decision_log,
+            log_share=settings.decision_log_share,
+            shadows=ShadowRunner(decision_log),
         ),
         ProfileService(schema, store),
         registry,
         Access(tokens, require_tokens=settings.require_tokens),
         store,
         engine,
-        Watcher(active, engine.url),
+        Watcher(active, engine.url, prepare=pending),
         Previews(registry, read_engine, schema),
         active,
         tokens,
+        settings.limits,
     )

@@ -8,10 +8,8 @@ every caller sees the old version, then only the new one.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -27,8 +25,8 @@ from strata.access.store import TokenStore
 from strata.access.tokens import Tokens
 from strata.store import make_engine
 from tests.conftest import RULES_DIR
-from tests.net import free_port
 from tests.postgres import PostgresServer
+from tests.replica import Replica, start_replica
 
 RELOAD_BUDGET_S = 1.0
 DUOLINGO = "lifecycle.duolingo"
@@ -38,42 +36,6 @@ REWORDED = (
     .replace("reason: not active in the last 30 days", "reason: gone quiet for 30 days")
 )
 PROFILE = {"user_id": "load", "activity_dates": ["2026-01-02"]}
-
-
-@dataclass
-class Replica:
-    process: subprocess.Popen[bytes]
-    grpc_port: int
-    http_port: int
-    log: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
-
-    def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            assert self.process.poll() is None, self.log.read_text()
-            try:
-                if requests.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return
-            except requests.ConnectionError:
-                pass
-            assert time.monotonic() < deadline, f"not ready: {self.log.read_text()}"
-            time.sleep(0.2)
-
-
-def start_replica(database_url: str, log: Path, *options: str) -> Replica:
-    grpc_port, http_port = free_port(), free_port()
-    command = [
-        sys.executable, "-m", "strata", "serve", "--grpc-port", str(grpc_port),
-        "--http-port", str(http_port), "--grace", "2", *options,
-    ]  # fmt: skip
-    env = {**os.environ, "STRATA_DATABASE_URL": database_url}
-    with log.open("wb") as output:  # a file, not a pipe: request logs must never block the server
-        process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
-    return Replica(process, grpc_port, http_port, log)
 
 
 @dataclass

@@ -158,11 +158,13 @@ def serve_command(
             ready=services.ready,
             on_started=lambda bound: _announce(bound, users, bound.http_port or port, rest, token_file),
             console=services.console(settings.console_secret),
+            # SIGTERM: gunicorn stops accepting and drains its workers while gRPC drains here
+            on_stopping=gunicorn.terminate if gunicorn is not None else None,
         )
     finally:
         services.watcher.stop()
         if gunicorn is not None:
-            gunicorn.terminate()  # SIGTERM: gunicorn drains its workers
+            gunicorn.terminate()
             gunicorn.wait(grace + 5)
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)

@@ -93,6 +93,11 @@ class CompiledVersions:
         with self._lock:
             return self._compile(rule_file, dependencies)
 
+    def text(self, name: str, version: int) -> str:
+        """A version's rule file text (read once, then cached with its parse)."""
+        with self._lock:
+            return self._file(name, version).text
+
     def _compile(
         self, rule_file: RuleFile, dependencies: Mapping[str, CompiledRuleset[Any]]
     ) -> CompiledRuleset[Any]:

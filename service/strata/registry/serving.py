@@ -6,6 +6,10 @@ not compiled yet, and swap in a new snapshot, one reference assignment,
 which readers see whole or not at all. A refresh that fails (the database
 is down, or the active versions stopped compiling together) keeps serving
 the snapshot it has and says so in the log.
+
+Each new set of versions served is also saved to a local file
+(``SavedRulesFile``); ``restore`` serves that file when the database is
+down at start, until the first refresh that reaches it.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ import threading
 from collections.abc import Mapping
 
 from strata.errors import NotFound, Problem, StrataError, Unavailable
+from strata.registry.cache import CompiledVersions
 from strata.registry.records import Head
+from strata.registry.saved import SavedRules, SavedRulesFile
 from strata.registry.service import Registry
 from strata.rulesets import ACTIVE, PINNED, SHADOW, SPLIT, Served, ShadowServed, Snapshot, SplitServed
 from strata.shadows import Shadow
@@ -50,11 +56,19 @@ class RegistryPins:
         return Served(self._registry.compiled.compile_version(name, version, dependencies), version, PINNED)
 
 
-class ActiveRulesets:
-    """A ``RulesetSource`` that serves each ruleset's active version."""
+class OfflinePins:
+    """Pins while serving saved rules: other versions live in the database, which cannot be reached."""
 
-    def __init__(self, registry: Registry) -> None:
+    def pin(self, snapshot: Snapshot, name: str, ref: str) -> Served:
+        raise Unavailable(f"cannot pin {name}@{ref}: the rule registry's database is unavailable")
+
+
+class ActiveRulesets:
+    """A ``RulesetSource`` that serves each ruleset's active version (saving each new set to ``saved``)."""
+
+    def __init__(self, registry: Registry, saved: SavedRulesFile | None = None) -> None:
         self._registry = registry
+        self._saved = saved
         self._snapshot = Snapshot(registry.compiled.schema, {})
         self._active: dict[str, int] = {}
         self._marker: int | None = None
@@ -86,7 +100,7 @@ class ActiveRulesets:
                     if compiled is None
                     else {name: Served(compiled[name], version, ACTIVE) for name, version in active.items()}
                 )
-                served_splits = self._serve_splits(rulesets, splits)
+                served_splits = self._serve_splits(self._registry.compiled, rulesets, splits)
                 shadows = self._registry.shadows()
                 served_shadows = self._serve_shadows(rulesets, shadows)
             except Unavailable as exc:
@@ -105,6 +119,7 @@ class ActiveRulesets:
             self._active, self._splits, self._shadows = active, splits, shadows
             if not changed:  # same versions answer; aliases or latest versions may differ
                 return False
+            self._save(active, splits)
         log.info("serving %s", ", ".join(f"{name}@{version}" for name, version in sorted(active.items())))
         for name, split in sorted(splits.items()):
             log.info("splitting %s: %s seed=%s coverage=%r", name, split.arms, split.seed, split.coverage)
@@ -112,8 +127,42 @@ class ActiveRulesets:
             log.info("shadowing %s: %s", name, shadow.detail)
         return True
 
+    def restore(self) -> bool:
+        """Serve the saved rulesets (the database is down at start); False when there are none to serve."""
+        rules = self._saved.load() if self._saved is not None else None
+        if rules is None:
+            return False
+        versions = CompiledVersions(self._snapshot.schema, lambda name, version: rules.texts[(name, version)])
+        try:
+            compiled = versions.compile_set(rules.active)
+            rulesets = {
+                name: Served(compiled[name], version, ACTIVE) for name, version in rules.active.items()
+            }
+            splits = self._serve_splits(versions, rulesets, rules.splits)
+        except (StrataError, KeyError) as exc:
+            log.error(
+                "the saved rulesets in %s cannot be served: %s", self._saved.path if self._saved else "", exc
+            )
+            return False
+        self._snapshot = Snapshot(self._snapshot.schema, rulesets, OfflinePins(), splits)
+        served = ", ".join(f"{name}@{version}" for name, version in sorted(rules.active.items()))
+        log.warning("the registry's database is unavailable; serving the saved rulesets: %s", served)
+        return True
+
+    def _save(self, active: Mapping[str, int], splits: Mapping[str, Split]) -> None:
+        """Save what ``restore`` needs to serve these versions again: their text, with the splits' arms."""
+        if self._saved is None:
+            return
+        wanted = set(active.items()) | {(name, v) for name, split in splits.items() for v in split.versions}
+        try:  # the texts were just compiled, so they are cached; a reload that fails only skips the save
+            texts = {(name, version): self._registry.compiled.text(name, version) for name, version in wanted}
+        except StrataError as exc:
+            log.warning("the active rulesets were not saved: %s", exc)
+            return
+        self._saved.save(SavedRules(dict(active), dict(splits), texts))
+
     def _serve_splits(
-        self, rulesets: Mapping[str, Served], splits: Mapping[str, Split]
+        self, versions: CompiledVersions, rulesets: Mapping[str, Served], splits: Mapping[str, Split]
     ) -> dict[str, SplitServed]:
         """Each split with its arms compiled against the active versions; one that fails is skipped."""
         dependencies = {name: served.compiled for name, served in rulesets.items()}
@@ -125,7 +174,7 @@ class ActiveRulesets:
             try:
                 arms = tuple(
                     Served(
-                        self._registry.compiled.compile_version(name, version, dependencies),
+                        versions.compile_version(name, version, dependencies),
                         version,
                         f"{SPLIT}:{arm}",
                     )

@@ -6,6 +6,10 @@ milliseconds. A refresh also runs every ``safety_seconds`` regardless, in case
 a notification is lost (a dropped connection, a change made by hand), and
 after every reconnect. SQLite has no notifications, so there the registry's
 change marker is polled every ``poll_seconds``: one indexed ``max(id)``.
+
+A replica that started without its database (``prepare`` failed) runs
+``prepare`` before each refresh until it succeeds, so it catches up by
+itself when the database returns.
 """
 
 from __future__ import annotations
@@ -13,10 +17,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 import psycopg
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import SQLAlchemyError
 
+from strata.errors import StrataError
 from strata.registry.serving import ActiveRulesets
 from strata.registry.store import CHANNEL
 
@@ -36,8 +43,10 @@ class Watcher:
         *,
         poll_seconds: float = 0.5,
         safety_seconds: float = 5.0,
+        prepare: Callable[[], None] | None = None,
     ) -> None:
         self._active = active
+        self._prepare = prepare
         self._url = url
         self._poll_seconds = poll_seconds
         self._safety_seconds = safety_seconds
@@ -56,9 +65,19 @@ class Watcher:
         if self._thread is not None:
             self._thread.join(WAKE_SECONDS + 5)
 
+    def _refresh(self) -> None:
+        if self._prepare is not None:
+            try:
+                self._prepare()
+            except (StrataError, SQLAlchemyError) as exc:
+                log.warning("the database is still unavailable (%s)", exc)
+                return
+            self._prepare = None
+        self._active.refresh()
+
     def _poll(self) -> None:
         while not self._stop.wait(self._poll_seconds):
-            self._active.refresh()
+            self._refresh()
 
     def _listen(self) -> None:
         conninfo = self._url.set(drivername="postgresql").render_as_string(hide_password=False)
@@ -66,11 +85,11 @@ class Watcher:
             try:
                 with psycopg.connect(conninfo, autocommit=True, connect_timeout=10) as connection:
                     connection.execute(f"LISTEN {CHANNEL}")
-                    self._active.refresh()  # whatever changed while nobody was listening
+                    self._refresh()  # whatever changed while nobody was listening
                     self._wait_for_changes(connection)
             except psycopg.Error as exc:
                 log.warning("lost the registry's notifications (%s); reconnecting", exc)
-                self._active.refresh()
+                self._refresh()
                 self._stop.wait(self._poll_seconds)
 
     def _wait_for_changes(self, connection: psycopg.Connection[object]) -> None:
@@ -80,5 +99,5 @@ class Watcher:
             for _ in connection.notifies(timeout=WAKE_SECONDS, stop_after=1):
                 notified = True
             if notified or time.monotonic() - refreshed >= self._safety_seconds:
-                self._active.refresh()
+                self._refresh()
                 refreshed = time.monotonic()

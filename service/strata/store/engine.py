@@ -14,7 +14,11 @@ import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 
+from strata.store.timeouts import DeadlinePool, bound_postgres
+
 SQLITE_BUSY_TIMEOUT_S = 30
+#: Waits for a pooled connection and connects give up after this long, or a request's budget if shorter.
+POSTGRES_TIMEOUT_S = 10
 
 
 def _dumps(value: Any) -> str:
@@ -54,7 +58,9 @@ def make_engine(url: str | URL, *, pool_size: int = 10) -> Engine:
 
     Postgres: a pool of ``pool_size`` connections (as many again on bursts),
     checked with a ping before use and recycled every 30 minutes, so a
-    database restart or an idle-connection reaper costs no failed requests.
+    database restart or an idle-connection reaper costs no failed requests;
+    pool waits, connects and statements inside ``timeouts.bounded`` end
+    with the request's budget.
     SQLite: the file's directory is created if missing (the default URL
     points into ``var/``), and each connection gets WAL and foreign keys.
     JSON documents go through orjson both ways.
@@ -68,12 +74,17 @@ def make_engine(url: str | URL, *, pool_size: int = 10) -> Engine:
         engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S}, **json_options)
         event.listen(engine, "connect", _on_sqlite_connect)
         return engine
-    return create_engine(
+    engine = create_engine(
         parsed,
+        poolclass=DeadlinePool,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_timeout=10,
+        pool_timeout=POSTGRES_TIMEOUT_S,
         pool_pre_ping=True,
         pool_recycle=1800,
+        # A server that stops answering mid-statement (a lost network) fails the call, not the thread.
+        connect_args={"tcp_user_timeout": POSTGRES_TIMEOUT_S * 1000},
         **json_options,
     )
+    bound_postgres(engine, POSTGRES_TIMEOUT_S)
+    return engine

@@ -31,6 +31,7 @@ from strata.engine.decision import (
     SegmentDecision,
 )
 from strata.errors import InvalidArgument, Problem, StrataError
+from strata.transport.limits import locate_non_finite, not_finite
 
 M = TypeVar("M", bound=Message)
 SingleRequest = (
@@ -92,20 +93,27 @@ def message_from_dict(data: Any, message: M, source: str = "the request body") -
     return message
 
 
-def json_body(body: bytes) -> Any:
-    """A REST body's JSON; invalid JSON is an invalid argument saying where."""
+def json_body(body: bytes, path: str = "") -> Any:
+    """A REST body's JSON; invalid JSON is an invalid argument saying where.
+
+    NaN, Infinity or ``1e999`` is named by its field (the body being the
+    request's field ``path``, if any), as a gRPC request's would be.
+    """
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
+        where = locate_non_finite(body, path)
+        if where is not None:
+            raise not_finite(where) from None
         problem = "the body is empty" if not body.strip() else str(exc)
         raise InvalidArgument(
             "the request body is not valid JSON", [Problem(problem, field="body")]
         ) from None
 
 
-def message_from_json(body: bytes, message: M) -> M:
-    """Parse a REST body into ``message``; invalid JSON is an invalid argument saying where."""
-    return message_from_dict(json_body(body), message)
+def message_from_json(body: bytes, message: M, path: str = "") -> M:
+    """Parse a REST body (the request's field ``path``, if any) into ``message``; see ``json_body``."""
+    return message_from_dict(json_body(body, path), message)
 
 
 # well-known types ------------------------------------------------------------

@@ -37,7 +37,6 @@ from strata.transport.operations import (
     Route,
 )
 
-MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 SERVICES = (DECISION_SERVICE, PROFILE_SERVICE, REGISTRY_SERVICE, PREVIEW_SERVICE)
 
 
@@ -124,14 +123,15 @@ def create_server(
     *,
     health_servicer: health.HealthServicer | None = None,
     max_workers: int = 16,
-    max_message_bytes: int = MAX_MESSAGE_BYTES,
 ) -> tuple[grpc.Server, int]:
     """A configured, not yet started server and the port it bound (``:0`` picks one).
 
     The standard health service reports SERVING for "" and both services once
     started; pass your own ``health_servicer`` to flip it to NOT_SERVING
-    before a graceful stop (see ``stop``).
+    before a graceful stop (see ``stop``). Messages are limited to
+    ``operations.limits.max_message_bytes`` (RESOURCE_EXHAUSTED beyond).
     """
+    max_message_bytes = operations.limits.max_message_bytes
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="strata-grpc"),
         options=[
@@ -141,8 +141,7 @@ def create_server(
     )
     add_services(server, operations)
     health_servicer = health_servicer or health.HealthServicer()
-    for name in ("", *SERVICES):
-        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    set_serving(health_servicer, True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (*SERVICES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
@@ -152,6 +151,17 @@ def create_server(
     if port == 0:
         raise OSError(f"cannot bind gRPC address {address!r}")
     return server, port
+
+
+def set_serving(health_servicer: health.HealthServicer, serving: bool, previous: bool | None = None) -> bool:
+    """Report every service SERVING or NOT_SERVING (only when that changed since ``previous``)."""
+    if serving != previous:
+        status = (
+            health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for name in ("", *SERVICES):
+            health_servicer.set(name, status)
+    return serving
 
 
 def stop(

@@ -31,7 +31,6 @@ from strata.transport.errors import as_strata_error, envelope, status_of
 from strata.transport.openapi import openapi_document
 from strata.transport.operations import ROUTES, Operations, Route
 
-MAX_BODY_BYTES = 4 * 1024 * 1024
 _TIMEOUT = re.compile(r"^(\d{1,8})([HMSmun])$")
 _TIMEOUT_UNITS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
 
@@ -102,7 +101,7 @@ def _view(operations: Operations, route: Route) -> Callable[..., Response]:
         if route.body == "*":
             message_from_json(request.get_data(cache=False), message)
         elif route.body:
-            message_from_json(request.get_data(cache=False), getattr(message, route.body))
+            message_from_json(request.get_data(cache=False), getattr(message, route.body), route.body)
         message_from_dict({**_query(route), **path}, message, "the path or query string")
         return json_response(
             message_to_json(operations.call(route.rpc, message, Context(deadline, principal, call_id)))
@@ -115,13 +114,15 @@ def _view(operations: Operations, route: Route) -> Callable[..., Response]:
 def create_app(
     operations: Operations,
     *,
-    max_body_bytes: int = MAX_BODY_BYTES,
     ready: Callable[[], bool] | None = None,
     console: Console | None = None,
 ) -> Flask:
-    """The REST app. ``ready`` answers /readyz (default: rulesets are loaded); ``console``: /console."""
+    """The REST app. ``ready`` answers /readyz (default: rulesets are loaded); ``console``: /console.
+
+    Bodies are limited to ``operations.limits.max_body_bytes`` (413 beyond).
+    """
     app = Flask("strata")
-    app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
+    app.config["MAX_CONTENT_LENGTH"] = operations.limits.max_body_bytes
     document = orjson.dumps(openapi_document(ROUTES))
 
     for route in ROUTES:

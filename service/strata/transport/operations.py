@@ -25,6 +25,7 @@ from strata.api.strata.v1 import decision_pb2 as pb
 from strata.api.strata.v1 import preview_pb2 as preview_pb
 from strata.api.strata.v1 import profile_pb2 as profile_pb
 from strata.api.strata.v1 import registry_pb2 as registry_pb
+from strata.config import RequestLimits
 from strata.decisions import DecisionService
 from strata.errors import Unavailable
 from strata.preview.service import Previews
@@ -32,6 +33,7 @@ from strata.profiles import ProfileService
 from strata.registry.service import Registry
 from strata.transport import convert, convert_json
 from strata.transport.context import Context
+from strata.transport.limits import RequestChecker
 from strata.transport.preview_operations import preview
 from strata.transport.registry_operations import RegistryOperations
 
@@ -213,6 +215,7 @@ class Operations:
     """The RPCs over the use cases, and who may call each.
 
     Without a profile store, a registry or previews, their RPCs answer ``unavailable``.
+    Every request is checked against ``limits`` before its RPC runs.
     """
 
     def __init__(
@@ -223,8 +226,11 @@ class Operations:
         registry: Registry | None = None,
         access: Access | None = None,
         previews: Previews | None = None,
+        limits: RequestLimits | None = None,
     ) -> None:
         self.decisions = decisions
+        self.limits = limits or RequestLimits()
+        self._checker = RequestChecker(self.limits)
         self.profiles = profiles
         self.access = access or Access(None)
         self._roles = {route.rpc: route.role for route in ROUTES}
@@ -260,13 +266,15 @@ class Operations:
         """Answer ``rpc``; its latency is observed whether it answers or fails."""
         started = time.perf_counter()
         try:
+            self._checker.check_request(request)
             return self._by_rpc[rpc](request, context)
         finally:
             self._latency[rpc].observe(time.perf_counter() - started)
 
     def json_handler(self, rpc: str) -> JsonHandler | None:
         """For REST, an RPC that takes and gives JSON without wire messages in between, if it
-        has one (``Decide``, ``DecideBatch``: see ``convert_json``). Its documents are the same."""
+        has one (``Decide``, ``DecideBatch``: see ``convert_json``). Its documents are the same,
+        and so are its limits (``RequestChecker.check_json``)."""
         handler = self._json_by_rpc.get(rpc)
         if handler is None:
             return None
@@ -275,6 +283,7 @@ class Operations:
         def timed(data: Any, context: Context) -> dict[str, Any]:
             started = time.perf_counter()
             try:
+                self._checker.check_json(data)
                 return handler(data, context)
             finally:
                 latency.observe(time.perf_counter() - started)
