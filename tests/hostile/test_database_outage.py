@@ -29,6 +29,8 @@ import grpc
 import pytest
 import requests
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
 
 from strata.engine.schema import parse_datetime
 from strata.transport.convert import decision_to_proto, message_to_json
@@ -154,6 +156,7 @@ def test_the_database_stopped_and_restarted_under_load(
         assert stored.status_code == 200, stored.text
         with LoadLoop(replica) as load:
             load.wait_for("stored", "ok")
+            _checkpoint(database_url)  # the test cluster commits asynchronously: keep the profile
             cluster.stop("immediate")  # a crash: connections die mid-traffic
             load.wait_for("stored", "unavailable")
             assert requests.get(f"{replica.url}/readyz", timeout=5).status_code == 200  # rules in memory
@@ -165,6 +168,13 @@ def test_the_database_stopped_and_restarted_under_load(
         assert load.codes("stored") == {"ok", "unavailable"}
     finally:
         replica.terminate()
+
+
+def _checkpoint(database_url: str) -> None:
+    engine = create_engine(database_url, poolclass=NullPool)
+    with engine.connect() as connection:
+        connection.execute(text("CHECKPOINT"))
+    engine.dispose()
 
 
 def _health(replica: Replica) -> int:

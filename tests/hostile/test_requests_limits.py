@@ -119,6 +119,27 @@ LIMIT_CASES = [
         "resource_exhausted",
         "profile.tags" + ".0" * (LIMITS.max_depth - 1),
     ),
+    (
+        "nesting past the limit in a batch (REST's JSON shortcut)",
+        "DecideBatch",
+        {
+            "requests": [
+                {
+                    "profile": {"user_id": "x", "tags": _nested(LIMITS.max_depth + 1)},
+                    "rulesets": ["lifecycle"],
+                }
+            ]
+        },
+        "resource_exhausted",
+        "requests.0.profile.tags" + ".0" * (LIMITS.max_depth - 1),
+    ),
+    (
+        "a long string in a batch",
+        "DecideBatch",
+        {"requests": [{"user_id": "u" * (LIMITS.max_string_chars + 1), "rulesets": ["lifecycle"]}]},
+        "resource_exhausted",
+        "requests.0.user_id",
+    ),
 ]
 
 

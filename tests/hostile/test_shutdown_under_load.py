@@ -2,7 +2,7 @@
 
 A real ``strata serve`` (REST in its own thread, or under gunicorn as
 ``make run`` serves it) takes concurrent Decide calls over REST and gRPC,
-each slow enough (an inline profile of 3,000 active days, three kinds) to
+each slow enough (an inline profile of 9,000 active days, three kinds) to
 be caught mid-way. SIGTERM is sent in the middle of the loop. Counted:
 
 - calls started before the signal: every one must be answered, and the
@@ -38,7 +38,7 @@ from tests.fakes import AS_OF, PROFILES
 from tests.replica import Replica, start_replica
 
 ACCEPT_WINDOW = 0.05
-DAYS = [(dt.date(2026, 3, 10) - dt.timedelta(days=n)).isoformat() for n in range(3000)]
+DAYS = [(dt.date(2026, 3, 10) - dt.timedelta(days=n)).isoformat() for n in range(9000)]
 REQUEST = {
     "profile": {**PROFILES["u-current"], "activity_dates": DAYS},
     "rulesets": ["lifecycle", "segment", "intervention"],
