@@ -41,7 +41,7 @@ from tests.replica import Replica, start_replica
 
 STORED = "stored-1"
 INLINE = {"user_id": "inline-1", "first_active_date": "2026-01-10", "activity_dates": ["2026-03-01"]}
-REQUESTS = {
+REQUESTS: dict[str, dict[str, Any]] = {
     "inline": {"profile": INLINE, "as_of": AS_OF},
     "stored": {"user_id": STORED, "as_of": AS_OF},
 }
