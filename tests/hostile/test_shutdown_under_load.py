@@ -7,8 +7,10 @@ be caught mid-way. SIGTERM is sent in the middle of the loop. Counted:
 
 - calls started before the signal: every one must be answered, and the
   same as every other answer (in flight or done before);
-- calls started after it: answered, or refused (gRPC UNAVAILABLE, REST 503
-  or a refused connection), counted apart; anything else fails the test;
+- calls started after it: answered, or refused (gRPC UNAVAILABLE, or
+  CANCELLED for a call that reached the server as it stopped and never
+  started; REST 503 or a refused connection), counted apart; anything else
+  fails the test;
 - a gRPC health watch opened before the signal sees NOT_SERVING;
 - the process exits with status 0.
 
@@ -72,6 +74,8 @@ class Load:
             return "refused", None
         except AssertionError as exc:  # not Strata's envelope (see Clients.rest_raw)
             return f"malformed: {exc}", None
+        if outcome.status == grpc.StatusCode.CANCELLED:  # reached a stopping server, never started
+            return "refused", None
         return outcome.code, outcome.body
 
     def _loop(self, transport: str) -> None:

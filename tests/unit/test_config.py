@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from strata.config import Settings
+from strata.config import RequestLimits, Settings
 from tests.conftest import RULES_DIR
 
 
@@ -61,3 +61,32 @@ def test_the_decision_log_share_and_the_metrics_port() -> None:
             Settings.from_env({"STRATA_DECISION_LOG_SHARE": share})
     with pytest.raises(ValueError, match="STRATA_METRICS_PORT"):
         Settings.from_env({"STRATA_METRICS_PORT": "70000"})
+
+
+def test_request_limits_database_timeout_and_saved_rules_come_from_the_environment() -> None:
+    settings = Settings.from_env(
+        {
+            "STRATA_MAX_BODY_BYTES": "1024",
+            "STRATA_MAX_DEPTH": "8",
+            "STRATA_DATABASE_TIMEOUT": "0.5",
+            "STRATA_RULES_SNAPSHOT": "/srv/strata/rules.json",
+        }
+    )
+    assert (settings.limits.max_body_bytes, settings.limits.max_depth) == (1024, 8)
+    assert settings.limits.max_message_bytes == RequestLimits().max_message_bytes
+    assert settings.database_timeout == 0.5
+    assert settings.rules_snapshot == "/srv/strata/rules.json"
+
+
+def test_saved_rules_default_to_a_file_per_database() -> None:
+    one, other = Settings("sqlite:///a.db"), Settings("postgresql://db/strata")
+    assert one.rules_snapshot.startswith("var/rules-") and one.rules_snapshot != other.rules_snapshot
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("STRATA_MAX_LIST_ITEMS", "0"), ("STRATA_MAX_STRING_CHARS", "many"), ("STRATA_DATABASE_TIMEOUT", "-1")],
+)
+def test_a_bad_limit_names_the_variable(name: str, value: str) -> None:
+    with pytest.raises(ValueError, match=name):
+        Settings.from_env({name: value})
