@@ -1,8 +1,8 @@
 """SIGTERM under a load loop: readiness first, every call in flight answered, then a clean exit.
 
 A real ``strata serve`` (REST in its own thread, or under gunicorn as
-``make run`` serves it) takes concurrent Decide calls over REST and gRPC,
-each slow enough (an inline profile of 9,000 active days, three kinds) to
+``make run`` serves it) takes concurrent DecideBatch calls over REST and gRPC,
+each slow enough (a batch of four inline profiles of 9,000 active days, three kinds each) to
 be caught mid-way. SIGTERM is sent in the middle of the loop. Counted:
 
 - calls started before the signal: every one must be answered, and the
@@ -31,21 +31,28 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import orjson
 import pytest
 import requests
+from google.protobuf import json_format
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.e2e.conftest import Clients
+from tests.e2e.conftest import ROUTE_BY_RPC, Clients
 from tests.fakes import AS_OF, PROFILES
 from tests.replica import Replica, start_replica
 
 ACCEPT_WINDOW = 0.05
 DAYS = [(dt.date(2026, 3, 10) - dt.timedelta(days=n)).isoformat() for n in range(9000)]
-REQUEST = {
+DECISIONS = {
     "profile": {**PROFILES["u-current"], "activity_dates": DAYS},
     "rulesets": ["lifecycle", "segment", "intervention"],
     "as_of": AS_OF,
 }
+REQUEST = {"requests": [DECISIONS] * 4}
+# Encoded once: building this request takes long enough to blur when a call was sent.
+DECIDE = ROUTE_BY_RPC["DecideBatch"]
+REST_BODY = orjson.dumps(REQUEST)
+GRPC_PAYLOAD = json_format.ParseDict(REQUEST, DECIDE.request()).SerializeToString()
 REFUSED = {"unavailable", "refused"}
 
 
@@ -68,7 +75,9 @@ class Load:
     def _call(self, clients: Clients, transport: str) -> tuple[str, dict[str, Any] | None]:
         try:
             outcome = (
-                clients.rest("Decide", REQUEST) if transport == "rest" else clients.grpc("Decide", REQUEST)
+                clients.rest_raw(DECIDE.method, DECIDE.path, REST_BODY)
+                if transport == "rest"
+                else clients.grpc_raw(DECIDE, GRPC_PAYLOAD)
             )
         except requests.RequestException:  # refused or reset: which calls may see it is checked below
             return "refused", None
