@@ -30,9 +30,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The preview bench loads 1,000,000 users into a throwaway Postgres (scripts/pg_throwaway.sh),
+# or into STRATA_BENCH_DATABASE_URL's database (reused when loaded): about six minutes.
 bench: $(STAMP)
 	$(BIN)/python bench/engine_bench.py
 	$(BIN)/python bench/service_bench.py --chart docs/service-bench.png
+	$(BIN)/python bench/preview_bench.py
 
 # The hostile-rule fuzzers, far longer than in `make test` (which runs 60 examples of each).
 fuzz: $(STAMP)
