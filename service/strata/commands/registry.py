@@ -71,28 +71,14 @@ def publish(file: Path, note: str, author: str) -> None:
 
 @click.command("list")
 def list_rulesets() -> None:
-    """Every ruleset: its kind, active and latest versions, revision, aliases, split and shadow."""
+    """Every ruleset: its kind, active and latest versions, revision and aliases."""
     with reported_errors():
-        registry = _registry()
-        heads, splits, shadows = registry.rulesets(), registry.splits(), registry.shadows()
-    table = Table("ruleset", "kind", "active", "latest", "revision", "aliases", "experiments")
+        heads = _registry().rulesets()
+    table = Table("ruleset", "kind", "active", "latest", "revision", "aliases")
     for head in heads:
         aliases = ", ".join(f"{alias}={version}" for alias, version in head.aliases.items())
         active = str(head.active_version) if head.active_version else "-"
-        experiments = []
-        if head.name in splits:
-            experiments.append(f"split {splits[head.name].arms}")
-        if head.name in shadows:
-            experiments.append(f"shadow {shadows[head.name].version}@{shadows[head.name].share!r}")
-        table.add_row(
-            head.name,
-            head.kind,
-            active,
-            str(head.latest_version),
-            str(head.revision),
-            aliases,
-            "; ".join(experiments),
-        )
+        table.add_row(head.name, head.kind, active, str(head.latest_version), str(head.revision), aliases)
     out.print(table)
 
 
