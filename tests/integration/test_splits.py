@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from strata.splits import Split
 from tests.conftest import RULES_DIR
 from tests.integration.conftest import LiveServers
 from tests.integration.test_registry_api import documented
+from tests.scrape import wait_for
 from tests.unit.test_splits import growthbook_arm
 
 DUOLINGO = "lifecycle.duolingo"
@@ -84,10 +84,7 @@ def test_split_arms_answer_over_both_transports_and_a_pin_is_not_split(live: Liv
     registry.publish(REWORDED, "ana")
     split = Split((1, 2), (0.5, 0.5), "exp-1", 0.8)
     registry.set_split(DUOLINGO, split, registry.head(DUOLINGO).revision, "ana")
-    deadline = time.monotonic() + 2
-    while DUOLINGO not in live.services.decisions.rulesets.current().splits:
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    wait_for(lambda: DUOLINGO in live.services.decisions.rulesets.current().splits, "the split to be served")
 
     seen = set()
     for index in range(40):
@@ -114,10 +111,7 @@ def test_split_arms_answer_over_both_transports_and_a_pin_is_not_split(live: Liv
     assert seen == {(1, "active"), (1, "split:0"), (2, "split:1")}
 
     registry.end_split(DUOLINGO, registry.head(DUOLINGO).revision, "ana")
-    deadline = time.monotonic() + 2
-    while live.services.decisions.rulesets.current().splits:
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    wait_for(lambda: not live.services.decisions.rulesets.current().splits, "the split to end")
     request = {"profile": {"user_id": "user-0", "activity_dates": ["2025-01-01"]}, "as_of": AS_OF}
     for outcome in clients.both("ClassifyLifecycle", request, token=reader):
         assert (outcome.body["version"], outcome.body["version_reason"]) == (1, "active")
@@ -164,10 +158,7 @@ def test_a_served_split_puts_each_of_1000_users_in_growthbooks_arm(live: LiveSer
     registry.publish(REWORDED, "ana")
     split = Split((1, 2), (0.3, 0.7), "gb-check", 0.9)
     registry.set_split(DUOLINGO, split, registry.head(DUOLINGO).revision, "ana")
-    deadline = time.monotonic() + 2
-    while DUOLINGO not in live.services.decisions.rulesets.current().splits:
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    wait_for(lambda: DUOLINGO in live.services.decisions.rulesets.current().splits, "the split to be served")
     users = [f"gb-user-{index}" for index in range(1000)]
     profile = {"activity_dates": ["2025-01-01"]}
     batch = {
