@@ -186,7 +186,43 @@ def merge(results: list[Result]) -> Result:
         sum(r.errors for r in results),
         sum(r.seconds for r in results),
         [latency for r in results for latency in r.latencies],
+        sum(r.server_cpu for r in results),
     )
+
+
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+IDLE_CPU: dict[int, float] = {}
+"""CPU seconds per second each server uses with no request (watcher, metrics, gunicorn's arbiter)."""
+
+
+def measure_idle(pids: list[int], seconds: float = 3.0) -> None:
+    before = {pid: server_cpu(pid) for pid in pids}
+    time.sleep(seconds)
+    IDLE_CPU.update({pid: (server_cpu(pid) - before[pid]) / seconds for pid in pids})
+
+
+def server_cpu(pid: int) -> float:
+    """CPU seconds used so far by process ``pid`` and its live descendants (gunicorn's workers).
+
+    What a server spends per request, whatever else the machine runs: on a shared machine,
+    requests/s says how much CPU the server got, this says how much it needed.
+    """
+    stats: dict[int, tuple[int, float]] = {}  # pid -> (parent, cpu seconds)
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rpartition(")")[2].split()
+            except OSError:
+                continue
+            stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICK)
+    tree, total = {pid}, 0.0
+    for _ in range(4):  # the server, gunicorn, its workers: a few levels at most
+        tree |= {child for child, (parent, _) in stats.items() if parent in tree}
+    for member in tree:
+        total += stats.get(member, (0, 0.0))[1]
+    return total
 
 
 # load generators -------------------------------------------------------------
@@ -199,10 +235,15 @@ class Result:
     errors: int
     seconds: float
     latencies: list[float]
+    server_cpu: float = 0.0  # CPU seconds the server's processes used in the measured seconds
 
     @property
     def rate(self) -> float:
         return self.requests / self.seconds
+
+    @property
+    def cpu_per_request(self) -> float:
+        return max(self.server_cpu, 1e-9) / max(self.requests, 1)
 
     def percentile(self, p: float) -> float:
         if not self.latencies:
@@ -212,14 +253,19 @@ class Result:
 
 
 async def _drive(
-    name: str, call: Callable[[], Any], concurrency: int, warmup: float, duration: float
+    name: str, call: Callable[[], Any], concurrency: int, warmup: float, duration: float, pid: int
 ) -> Result:
-    """``concurrency`` loops calling ``call`` for warmup + duration s; only the last duration counts."""
+    """``concurrency`` loops calling ``call`` for warmup + duration s; only the last duration counts,
+    and the CPU the server ``pid`` used meanwhile."""
     loop = asyncio.get_running_loop()
     start = loop.time()
     measure_from, stop_at = start + warmup, start + warmup + duration
     latencies: list[float] = []
     counts = {"ok": 0, "errors": 0}
+    cpu: list[float] = []
+    loop.call_at(measure_from, lambda: cpu.append(server_cpu(pid)))
+    loop.call_at(stop_at, lambda: cpu.append(server_cpu(pid)))
+    idle = IDLE_CPU.get(pid, 0.0) * duration  # what the server's background threads use anyway
 
     async def worker() -> None:
         while True:
@@ -240,11 +286,13 @@ async def _drive(
                     counts["errors"] += 1
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return Result(name, counts["ok"], counts["errors"], duration, latencies)
+    while len(cpu) < 2:  # every worker may have returned just before the last sample
+        await asyncio.sleep(0.01)
+    return Result(name, counts["ok"], counts["errors"], duration, latencies, max(0.0, cpu[1] - cpu[0] - idle))
 
 
 async def grpc_load(
-    name: str, port: int, method: str, payload: bytes, warmup: float, duration: float
+    name: str, port: int, method: str, payload: bytes, warmup: float, duration: float, pid: int
 ) -> Result:
     import grpc
 
@@ -255,10 +303,10 @@ async def grpc_load(
         async def call() -> None:
             await stub(payload, timeout=10)
 
-        return await _drive(name, call, GRPC_IN_FLIGHT, warmup, duration)
+        return await _drive(name, call, GRPC_IN_FLIGHT, warmup, duration, pid)
 
 
-async def rest_load(name: str, port: int, body: bytes, warmup: float, duration: float) -> Result:
+async def rest_load(name: str, port: int, body: bytes, warmup: float, duration: float, pid: int) -> Result:
     """HTTP/1.1 POSTs from asyncio streams: gunicorn's sync workers close each connection."""
     request = (
         b"POST /v1/decide HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
@@ -276,14 +324,15 @@ async def rest_load(name: str, port: int, body: bytes, warmup: float, duration: 
             raise RuntimeError(response[:200])
 
     await call()
-    return await _drive(name, call, REST_CONNECTIONS, warmup, duration)
+    return await _drive(name, call, REST_CONNECTIONS, warmup, duration, pid)
 
 
 # batch -----------------------------------------------------------------------
 
 
-def grpc_batch(port: int, message: Any, duration: float) -> tuple[float, int]:
-    """Sequential DecideBatch calls for ``duration`` s (after one warm-up call): seconds per call, calls."""
+def grpc_batch(port: int, message: Any, duration: float, pid: int) -> tuple[float, int, float]:
+    """Sequential DecideBatch calls for ``duration`` s (after one warm-up call): seconds per call,
+    calls, and the server's (``pid``) CPU seconds per call."""
     import grpc
 
     from strata.api.strata.v1 import decision_pb2 as pb
@@ -299,11 +348,13 @@ def grpc_batch(port: int, message: Any, duration: float) -> tuple[float, int]:
             raise SystemExit(f"DecideBatch: {len(failed)} errors, first: {failed[0].error}")
         timings = []
         stop_at = time.monotonic() + duration
+        cpu = server_cpu(pid)
         while time.monotonic() < stop_at:
             began = time.perf_counter()
             stub(payload, timeout=60)
             timings.append(time.perf_counter() - began)
-    return statistics.median(timings), len(timings)
+        cpu = server_cpu(pid) - cpu - IDLE_CPU.get(pid, 0.0) * (time.monotonic() - stop_at + duration)
+    return statistics.median(timings), len(timings), cpu / len(timings)
 
 
 def in_process_batch(message: Any, repeats: int, profile: bool) -> dict[str, float]:
@@ -387,6 +438,7 @@ class Batch:
     explain: str
     per_call: float | None  # seconds per DecideBatch over gRPC, wall
     calls: int
+    server_cpu: float | None  # the server's CPU seconds per DecideBatch over gRPC
     parts: dict[str, float]  # CPU seconds per batch in process, by part
 
     @property
@@ -398,10 +450,14 @@ def print_batch(n: int, batches: list[Batch]) -> None:
     k = len(KINDS)
     rows = []
     for batch in batches:
-        if batch.per_call is not None:
+        if batch.per_call is not None and batch.server_cpu is not None:
             rows.append(
                 [f"{batch.explain}: gRPC DecideBatch, one call at a time (wall)", f"{batch.per_call * 1000:.0f}",
                  f"{n / batch.per_call:,.0f}", f"{n * k / batch.per_call:,.0f}"]
+            )  # fmt: skip
+            rows.append(
+                [f"{batch.explain}: gRPC DecideBatch, the server's CPU", f"{batch.server_cpu * 1000:.0f}",
+                 f"{n / batch.server_cpu:,.0f}", f"{n * k / batch.server_cpu:,.0f}"]
             )  # fmt: skip
         rows.append(
             [f"{batch.explain}: in process, all parts (CPU)", f"{batch.in_process * 1000:.0f}",
@@ -429,18 +485,24 @@ def chart(path: Path, by_name: dict[str, Result], batches: list[Batch], n: int) 
         bars,
         [f"{share:.0f}% ({by_name[name].rate:,.0f}/s)" for name, share in zip(names, shares, strict=True)],
     )
+    cpu_shares = [
+        by_name[floor_of(name)].cpu_per_request / by_name[name].cpu_per_request * 100 for name in names
+    ]
+    left.scatter(
+        cpu_shares, names, marker="D", color="black", zorder=3, label="echo's CPU / Strata's, per request"
+    )
     left.axvline(100, color="black", linewidth=1)
     left.axvline(70, color="#c44e52", linestyle="--", linewidth=1, label="target 70% (Postgres: 50%)")
     left.axvline(50, color="#c44e52", linestyle=":", linewidth=1)
-    left.set_xlim(0, 130)
+    left.set_xlim(0, max(130, *shares, *cpu_shares) + 10)
     left.invert_yaxis()
-    left.set_xlabel("requests/s as % of the bare echo server's, same run")
-    left.legend(loc="lower right", fontsize=8)
+    left.set_xlabel("bars: requests/s as % of the bare echo server's, same run", fontsize=9)
+    left.legend(loc="upper right", fontsize=7)
     labels, values = [], []
     for batch in batches:
-        if batch.per_call is not None:
-            labels.append(f"gRPC, {batch.explain.removeprefix('EXPLAIN_').lower()}")
-            values.append(n * len(KINDS) / batch.per_call)
+        if batch.server_cpu is not None:
+            labels.append(f"gRPC, {batch.explain.removeprefix('EXPLAIN_').lower()} (server CPU)")
+            values.append(n * len(KINDS) / batch.server_cpu)
         labels.append(f"in process, {batch.explain.removeprefix('EXPLAIN_').lower()}")
         values.append(n * len(KINDS) / batch.in_process)
     bars = right.barh(labels, values, color="#55a868")
@@ -448,9 +510,9 @@ def chart(path: Path, by_name: dict[str, Result], batches: list[Batch], n: int) 
     right.axvline(50_000, color="#c44e52", linestyle="--", linewidth=1, label="target 50,000/s")
     right.set_xlim(0, max(60_000, max(values) * 1.3))
     right.invert_yaxis()
-    right.set_xlabel(f"DecideBatch decisions/s ({n} users x {len(KINDS)} a call)")
+    right.set_xlabel(f"DecideBatch: decisions per CPU second, {n} users x {len(KINDS)}", fontsize=8)
     right.xaxis.set_major_formatter(lambda value, _: f"{value / 1000:.0f}k")
-    right.legend(loc="lower right", fontsize=8)
+    right.legend(loc="upper right", fontsize=7)
     fig.suptitle(
         "Strata against the transport floors (bench/service_bench.py, 2 shared cores: ratios, not speeds)"
     )
@@ -537,7 +599,7 @@ def main() -> None:
     KINDS[:] = args.rulesets.split(",")
     if args.batch_only:
         batches = [
-            Batch(e, None, 0, in_process_batch(batch_message(args.batch, e), 5, args.profile))
+            Batch(e, None, 0, None, in_process_batch(batch_message(args.batch, e), 5, args.profile))
             for e in (FULL, NONE)
         ]
         print_batch(args.batch, batches)
@@ -556,10 +618,10 @@ def main() -> None:
         database = servers.enter_context(postgres_database(args.postgres))
         # All servers stay up for the whole run, so that rounds alternate floor and Strata.
         echo_port, rest_echo_port, grpc_port, http_port = (free_port() for _ in range(4))
-        servers.enter_context(
+        grpc_echo = servers.enter_context(
             started([sys.executable, __file__, "--serve-grpc-echo", str(echo_port)], [echo_port])
         )
-        servers.enter_context(
+        rest_echo = servers.enter_context(
             started(gunicorn_command(rest_echo_port, "service_bench:create_echo_app()"), [rest_echo_port])
         )
         env = {
@@ -573,26 +635,28 @@ def main() -> None:
         strata = servers.enter_context(started(command, [grpc_port, http_port], env))
         decide = "/strata.v1.DecisionService/Decide"
 
-        def grpc_run(name: str, port: int, method: str, body: bytes) -> Callable[[], Any]:
-            return lambda: grpc_load(name, port, method, body, w, d)
+        def grpc_run(name: str, port: int, method: str, body: bytes, pid: int) -> Callable[[], Any]:
+            return lambda: grpc_load(name, port, method, body, w, d, pid)
 
-        def rest_run(name: str, port: int, body: bytes) -> Callable[[], Any]:
-            return lambda: rest_load(name, port, body, w, d)
+        def rest_run(name: str, port: int, body: bytes, pid: int) -> Callable[[], Any]:
+            return lambda: rest_load(name, port, body, w, d, pid)
 
+        measure_idle([grpc_echo.pid, rest_echo.pid, strata.pid])
+        echo_method, none = "/bench.Echo/Echo", "explain none"
         runs: list[tuple[str, Callable[[], Any]]] = [
-            ("gRPC echo", grpc_run("gRPC echo", echo_port, "/bench.Echo/Echo", payload)),
-            ("gRPC Decide", grpc_run("gRPC Decide", grpc_port, decide, payload)),
+            ("gRPC echo", grpc_run("gRPC echo", echo_port, echo_method, payload, grpc_echo.pid)),
+            ("gRPC Decide", grpc_run("gRPC Decide", grpc_port, decide, payload, strata.pid)),
             (
-                "gRPC Decide, explain none",
-                grpc_run("gRPC Decide, explain none", grpc_port, decide, payload_none),
+                f"gRPC Decide, {none}",
+                grpc_run(f"gRPC Decide, {none}", grpc_port, decide, payload_none, strata.pid),
             ),
-            ("REST echo", rest_run("REST echo", rest_echo_port, body_json)),
-            ("REST Decide", rest_run("REST Decide", http_port, body_json)),
-            ("REST Decide, explain none", rest_run("REST Decide, explain none", http_port, body_json_none)),
+            ("REST echo", rest_run("REST echo", rest_echo_port, body_json, rest_echo.pid)),
+            ("REST Decide", rest_run("REST Decide", http_port, body_json, strata.pid)),
+            (f"REST Decide, {none}", rest_run(f"REST Decide, {none}", http_port, body_json_none, strata.pid)),
         ]
         if database:
             name = "gRPC Decide, stored profile (Postgres)"
-            runs.append((name, grpc_run(name, grpc_port, decide, payload_stored)))
+            runs.append((name, grpc_run(name, grpc_port, decide, payload_stored, strata.pid)))
         for round_ in range(args.rounds):
             for name, run in runs:
                 spy = None
@@ -608,7 +672,7 @@ def main() -> None:
                     spy.wait()
                     print_py_spy(Path(tmp) / "py-spy.txt")
         batches = [
-            Batch(explain, *grpc_batch(grpc_port, batch_message(args.batch, explain), d), {})
+            Batch(explain, *grpc_batch(grpc_port, batch_message(args.batch, explain), d, strata.pid), {})
             for explain in (FULL, NONE)
         ]
     for batch in batches:
@@ -619,10 +683,11 @@ def main() -> None:
     print()
     rows = []
     for r in results:
-        rows.append(
-            [r.name, f"{r.rate:,.0f}", f"{r.percentile(50):.1f}", f"{r.percentile(99):.1f}", str(r.errors)]
-        )
-    print(table(rows, ["run", "req/s", "p50 ms", "p99 ms", "errors"]))
+        rows.append([
+            r.name, f"{r.rate:,.0f}", f"{r.percentile(50):.1f}", f"{r.percentile(99):.1f}", str(r.errors),
+            f"{r.cpu_per_request * 1e6:,.0f}",
+        ])  # fmt: skip
+    print(table(rows, ["run", "req/s", "p50 ms", "p99 ms", "errors", "server CPU µs/request"]))
     print()
     by_name = {r.name: r for r in results}
     rows = []
@@ -636,9 +701,12 @@ def main() -> None:
         rows.append([
             r.name, f"{rate:.0%}", f"{min(each):.0%}-{max(each):.0%}",
             f">= {target:.0%}: " + ("met" if rate >= target else "missed"),
-            f"{p99:.2f}x", "met" if p99 <= 2 else "missed",
+            f"{p99:.2f}x", "met" if p99 <= 2 else "missed", f"{echo.cpu_per_request / r.cpu_per_request:.0%}",
         ])  # fmt: skip
-    header = ["Strata vs its echo floor", "req/s ratio", "each round", "target", "p99 ratio", "<= 2x"]
+    header = [
+        "Strata vs its echo floor", "req/s ratio", "each round", "target", "p99 ratio", "<= 2x",
+        "echo CPU / Strata CPU per request",
+    ]  # fmt: skip
     print(table(rows, header))
     print()
     print_batch(args.batch, batches)
