@@ -10,9 +10,9 @@ and then times, per decision:
 * compiled: ``ruleset.decide(ruleset.facts(profile, Clock.for_profile(as_of, profile)), event)``,
   the path a request takes once its profile is parsed (derived facts, the rule
   expressions compiled to Python, the explanation with the facts each rule read);
-* answer only: the same call without reading the values of the facts in the
-  explanation (a decision reads them when asked for: ``Decide`` with
-  ``explain`` RULES or NONE), which is all zen-engine and the floor return;
+* answer only: the same call with ``lazy`` facts, whose explanations read the
+  values of the facts only when asked for (``Decide`` with ``explain`` RULES or
+  NONE), and nobody asks: the answer, which is all zen-engine and the floor return;
 * interpreted: the same call with every expression evaluated by rule-engine's
   interpreter instead (``Expression.use_compiled = False``), which is what the
   engine did before it compiled;
@@ -702,8 +702,9 @@ def time_passes(sides: dict[str, Side], cases: list[Case], repeats: int, clock: 
 
 
 def engine_side(ruleset: CompiledRuleset[Any], explained: bool = True) -> Side:
-    """The compiled engine; ``explained``: with the values of the facts each deciding rule read,
-    which a decision reads only when asked for (``Decide`` with ``explain`` FULL, the default)."""
+    """The compiled engine; ``explained``: with the values of the facts each deciding rule read
+    (``Decide`` with ``explain`` FULL, the default); else they are left unread (``lazy``), as for
+    ``explain`` RULES or NONE."""
     decide, facts, for_profile = ruleset.decide, ruleset.facts, Clock.for_profile
 
     def run(cases: list[Case]) -> None:
@@ -715,7 +716,7 @@ def engine_side(ruleset: CompiledRuleset[Any], explained: bool = True) -> Side:
 
     def answer_only(cases: list[Case]) -> None:
         for profile, event in cases:
-            decide(facts(profile, for_profile(AS_OF, profile)), event)
+            decide(facts(profile, for_profile(AS_OF, profile), lazy=True), event)
 
     return run if explained else answer_only
 

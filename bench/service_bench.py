@@ -197,10 +197,17 @@ IDLE_CPU: dict[int, float] = {}
 """CPU seconds per second each server uses with no request (watcher, metrics, gunicorn's arbiter)."""
 
 
-def measure_idle(pids: list[int], seconds: float = 3.0) -> None:
-    before = {pid: server_cpu(pid) for pid in pids}
-    time.sleep(seconds)
-    IDLE_CPU.update({pid: (server_cpu(pid) - before[pid]) / seconds for pid in pids})
+def measure_idle(pids: list[int], settle: float = 3.0, samples: int = 3) -> None:
+    """Each server's idle CPU rate: the lowest of ``samples`` one-second windows, once the servers
+    have settled (gunicorn's workers load the rules after the port opens)."""
+    time.sleep(settle)
+    rates: dict[int, list[float]] = {pid: [] for pid in pids}
+    for _ in range(samples):
+        before = {pid: server_cpu(pid) for pid in pids}
+        time.sleep(1.0)
+        for pid in pids:
+            rates[pid].append(server_cpu(pid) - before[pid])
+    IDLE_CPU.update({pid: min(values) for pid, values in rates.items()})
 
 
 def server_cpu(pid: int) -> float:

@@ -23,6 +23,7 @@ Pure Python: no transport, no database imports.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import random
 import time
@@ -109,6 +110,9 @@ class DecideRequest:
     as_of: dt.datetime | None = None
     rulesets: tuple[str, ...] = ()
     event: Mapping[str, Any] | None = None
+    explain_facts: bool = True
+    """False: the caller will not read the values of the facts in the explanations (``explain``
+    RULES or NONE), so they are read only if someone asks (the decision log)."""
 
 
 @dataclass(frozen=True)
@@ -249,6 +253,7 @@ class DecisionService:
             request.event,
             deadline,
             request_id,
+            lazy=not request.explain_facts,
         )
         return DecideResult(user_id, answers)
 
@@ -272,9 +277,7 @@ class DecisionService:
         for request in requests:
             check_deadline(deadline, "during the batch")
             if request.as_of is None:
-                request = DecideRequest(
-                    request.user_id, request.profile, now, request.rulesets, request.event
-                )
+                request = dataclasses.replace(request, as_of=now)
             try:
                 results.append(self._decide(snapshot, request, deadline, request_id, resolved))
             except DeadlineExceeded:
@@ -367,6 +370,7 @@ class DecisionService:
         event: Mapping[str, Any] | None,
         deadline: float | None,
         request_id: str = "",
+        lazy: bool = False,
     ) -> tuple[str, tuple[Answer[Decision], ...]]:
         user_id, raw = self.profile(user_id, inline, deadline)
         if snapshot.splits:
@@ -376,13 +380,14 @@ class DecisionService:
         clock = Clock.for_profile(instant if instant.tzinfo else instant.replace(tzinfo=dt.UTC), profile)
         answers: list[Answer[Decision]] = []
         memo: dict[str, Any] = {}  # one profile, one clock: derived facts are worked out once for all
+        shared: dict[Any, Any] = {}  # and an intervention reuses the answers its rulesets gave
         log = self.log if self.log_share >= 1 or random.random() < self.log_share else None
         for served in rulesets:
             compiled = served.compiled
             check_deadline(deadline, f"before {compiled.name}")
             started = time.perf_counter()
             try:
-                decision = compiled.decide(compiled.facts(profile, clock, memo), event)
+                decision = compiled.decide(compiled.facts(profile, clock, memo, shared, lazy), event)
             except StrataError:
                 raise
             except Exception as exc:  # a defect, never a default answer: fail closed, named
@@ -404,9 +409,6 @@ class DecisionService:
                         "latency_ms": round((time.perf_counter() - started) * 1000, 3),
                     }
                 )
-        # The memo holds answers whose explanations read facts that hold the memo: a cycle only
-        # the garbage collector would free, which cost a third of a batch's time.
-        memo.clear()
         return user_id, tuple(answers)
 
     def _shadow(

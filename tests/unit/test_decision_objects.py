@@ -64,7 +64,7 @@ def test_still_frozen() -> None:
 def test_a_hit_reads_its_facts_when_asked_and_keeps_them() -> None:
     ruleset = default_rules().get("lifecycle.duolingo")
     profile = ruleset.schema.parse({"user_id": "u", "activity_dates": ["2026-03-09"]})
-    facts = Facts(profile, Clock.for_profile(AS_OF, profile), {})
+    facts = Facts(profile, Clock.for_profile(AS_OF, profile), {}, lazy=True)
     when = ruleset.stages[0].when
     hit = read_facts("r", "why", facts, when)
     assert hit.facts == {name: facts[name] for name in when.reads}
@@ -78,8 +78,9 @@ def test_a_decide_leaves_no_cycles_for_the_garbage_collector() -> None:
     batch's time when answers and explanations held each other)."""
     service = DecisionService.from_files(default_rules())
     profiles = generate_population(20, seed=4, as_of=AS_OF)
-    requests = [
-        DecideRequest(profile=p, as_of=AS_OF, rulesets=tuple(RULESETS), event=EVENT) for p in profiles
+    requests = [  # half of them explained lazily (explain RULES or NONE)
+        DecideRequest(profile=p, as_of=AS_OF, rulesets=tuple(RULESETS), event=EVENT, explain_facts=i % 2 == 0)
+        for i, p in enumerate(profiles)
     ]
     gc.collect()
     gc.disable()
@@ -88,6 +89,13 @@ def test_a_decide_leaves_no_cycles_for_the_garbage_collector() -> None:
         assert [str(hit.facts) for r in results if isinstance(r, DecideResult) for a in r.decisions
                 for hit in a.decision.explanation]  # fmt: skip
         del results
+        assert gc.collect() == 0
+        for ruleset in default_rules().compiled.values():  # the engine on its own (previews, the CLI)
+            for profile in generate_population(5, seed=5, as_of=AS_OF):
+                parsed = ruleset.schema.parse(profile)
+                decision = ruleset.decide(ruleset.facts(parsed, Clock.for_profile(AS_OF, parsed)), EVENT)
+                assert all(isinstance(hit.facts, dict) for hit in decision.explanation)
+        del decision
         assert gc.collect() == 0
     finally:
         gc.enable()

@@ -92,26 +92,20 @@ class RuleHit:
     read never changes. Immutable, like the decisions that hold it.
     """
 
-    __slots__ = ("_facts", "_source", "reason", "rule")
     rule: str
     reason: str
     _facts: dict[str, Any] | None
     _source: Callable[[], dict[str, Any]] | None
 
     def __init__(self, rule: str, reason: str, facts: dict[str, Any] | None = None) -> None:
-        _set(self, "rule", rule)
-        _set(self, "reason", reason)
-        _set(self, "_facts", {} if facts is None else facts)
-        _set(self, "_source", None)
+        # the instance dict, written in one call (a decision builds several hits)
+        self.__dict__.update(rule=rule, reason=reason, _facts={} if facts is None else facts, _source=None)
 
     @classmethod
     def reading(cls, rule: str, reason: str, source: Callable[[], dict[str, Any]]) -> RuleHit:
         """A hit whose facts ``source()`` gives, when first asked for."""
         hit = cls.__new__(cls)
-        _set(hit, "rule", rule)
-        _set(hit, "reason", reason)
-        _set(hit, "_facts", None)
-        _set(hit, "_source", source)
+        hit.__dict__.update(rule=rule, reason=reason, _facts=None, _source=source)
         return hit
 
     @property
@@ -120,8 +114,7 @@ class RuleHit:
         if facts is None:  # two threads may both read them: the same values, either kept
             source = self._source
             assert source is not None
-            facts = source()
-            _set(self, "_facts", facts)
+            facts = self.__dict__["_facts"] = source()
         return facts
 
     def renamed(self, rule: str, reason: str | None = None) -> RuleHit:
@@ -142,9 +135,6 @@ class RuleHit:
 
     def __repr__(self) -> str:
         return f"RuleHit(rule={self.rule!r}, reason={self.reason!r}, facts={self.facts!r})"
-
-
-_set = object.__setattr__
 
 
 @dataclass(frozen=True)

@@ -283,7 +283,7 @@ class Facts(Mapping[str, Any]):
     compiled rules: reading a fact there costs what reading a dict costs.
     """
 
-    __slots__ = ("_extra", "clock", "known", "profile")
+    __slots__ = ("_extra", "answers", "clock", "known", "lazy", "profile")
 
     def __init__(
         self,
@@ -291,9 +291,21 @@ class Facts(Mapping[str, Any]):
         clock: Clock,
         extra: Mapping[str, Any] | None = None,
         cache: dict[str, Any] | None = None,
+        answers: dict[Any, Any] | None = None,
+        lazy: bool = False,
     ) -> None:
+        """``answers``: the request's, shared by every ruleset that decides in it, where one may
+        reuse another's answer (see ``CompiledRuleset.memoized``). Apart from ``cache`` on purpose:
+        an answer's explanation reads ``known``, which holds ``cache``; were the answers in
+        ``cache``, each request would leave a reference cycle for the garbage collector.
+
+        ``lazy``: explanations read the values of the facts their rules read only when asked for
+        (``RuleHit.reading``), because the caller will probably not (``explain`` RULES or NONE).
+        Reading them later costs more than reading them at once, hence not the default."""
         self.profile = profile
         self.clock = clock
+        self.answers = answers
+        self.lazy = lazy
         self._extra: Mapping[str, Any] = extra or {}  # never changed: ``known`` is the copy that grows
         known = _Known(self._extra)
         known.profile, known.clock = profile, clock
@@ -302,14 +314,16 @@ class Facts(Mapping[str, Any]):
 
     def with_extra(self, **extra: Any) -> Facts:
         """The same profile and clock with more extras (derived facts stay cached)."""
-        other = Facts(self.profile, self.clock, {**self._extra, **extra}, self.known.cache)
+        other = Facts(
+            self.profile, self.clock, {**self._extra, **extra}, self.known.cache, self.answers, self.lazy
+        )
         other.known.update({**self.known, **extra})  # what this one already read, without a lookup
         return other
 
     def rebase(self, extra: Mapping[str, Any]) -> Facts:
         """The same profile and clock with other extras: another ruleset's view of the request,
         sharing the derived facts already computed."""
-        return Facts(self.profile, self.clock, extra, self.known.cache)
+        return Facts(self.profile, self.clock, extra, self.known.cache, self.answers, self.lazy)
 
     def __getitem__(self, name: str) -> Any:
         return self.known[name]

@@ -110,7 +110,10 @@ def hit(rule_id: str, reason: str, facts: Facts, *expressions: Expression | None
     if len(expressions) == 1 and expressions[0] is not None:
         return read_facts(rule_id, reason, facts, expressions[0])
     names = sorted({name for expr in expressions if expr for name in expr.reads})
-    return RuleHit.reading(rule_id, reason, lambda: {name: plain(facts[name]) for name in names})
+    known = facts.known
+    if not facts.lazy:
+        return RuleHit(rule_id, reason, {name: plain(known[name]) for name in names})
+    return RuleHit.reading(rule_id, reason, lambda: {name: plain(known[name]) for name in names})
 
 
 def read_facts(rule_id: str, reason: str, facts: Facts, expression: Expression) -> RuleHit:
@@ -118,6 +121,12 @@ def read_facts(rule_id: str, reason: str, facts: Facts, expression: Expression) 
     the explanation is asked for."""
     known, profile = facts.known, facts.profile
     sources = expression.sources
+    if not facts.lazy:
+        return RuleHit(
+            rule_id,
+            reason,
+            {name: plain(profile[name] if from_profile else known[name]) for name, from_profile in sources},
+        )
     return RuleHit.reading(
         rule_id,
         reason,
@@ -204,26 +213,33 @@ class CompiledRuleset(Generic[SpecT]):
         #: reviewer checks before activating (the compiler fills it as the kind compiles its rules).
         self.reads: Mapping[str, set[str]] = compiler.reads
         self._stamp = {"ruleset": self.name, "checksum": self.checksum}
-        self._memo_key = f"_answer:{id(self)}"  # see memoized(); "_": no rule can read it
 
-    def facts(self, profile: Mapping[str, Any], clock: Clock, memo: Memo | None = None) -> Facts:
+    def facts(
+        self,
+        profile: Mapping[str, Any],
+        clock: Clock,
+        memo: Memo | None = None,
+        answers: dict[Any, Any] | None = None,
+        lazy: bool = False,
+    ) -> Facts:
         """The facts for an already parsed profile (see ``ProfileSchema.parse``).
 
-        ``memo``: the request's, when several rulesets decide about one profile at one clock
-        (``Decide``): derived facts, and the answers of rulesets an intervention builds on, are
-        then worked out once for all of them.
+        ``memo`` and ``answers``: the request's, when several rulesets decide about one profile at
+        one clock (``Decide``): derived facts, and the answers of rulesets an intervention builds
+        on, are then worked out once for all of them. ``lazy``: see ``Facts``.
         """
-        return Facts(profile, clock, self.constants, memo)
+        return Facts(profile, clock, self.constants, memo, answers, lazy)
 
     def memoized(self, facts: Facts, work: Callable[[Facts], T]) -> T:
-        """``work(facts)``, once per request: an intervention building on this ruleset reuses the
-        answer the request already asked of it (and the other way round). Keyed by this object, so
-        another version of the ruleset (a preview's candidate) never reads this one's answer."""
-        memo = facts.known.cache
-        key = self._memo_key
-        if key not in memo:
-            memo[key] = work(facts)
-        answer: T = memo[key]
+        """``work(facts)``, once per request that shares its answers: an intervention building on
+        this ruleset reuses the answer the request already asked of it (and the other way round).
+        Keyed by this object, so another version of the ruleset never reads this one's answer."""
+        answers = facts.answers
+        if answers is None:
+            return work(facts)
+        if self not in answers:
+            answers[self] = work(facts)
+        answer: T = answers[self]
         return answer
 
     def evaluate(

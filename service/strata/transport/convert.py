@@ -189,6 +189,7 @@ def decide_request(message: pb.DecideRequest) -> DecideRequest:
         as_of=to_datetime(message.as_of) if message.HasField("as_of") else None,
         rulesets=tuple(message.rulesets),
         event=event_to_dict(message.event) if message.HasField("event") else None,
+        explain_facts=message.explain == pb.EXPLAIN_FULL,
     )
 
 

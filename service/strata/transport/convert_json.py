@@ -19,6 +19,7 @@ against gRPC.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -69,9 +70,7 @@ def _split_profile(data: Any) -> tuple[Any, dict[str, Any] | None]:
 def _with_profile(request: DecideRequest, profile: dict[str, Any] | None) -> DecideRequest:
     if profile is None:
         return request
-    return DecideRequest(
-        request.user_id, struct_value(profile), request.as_of, request.rulesets, request.event
-    )
+    return dataclasses.replace(request, profile=struct_value(profile))
 
 
 def decide_request(data: Any) -> tuple[DecideRequest, int]:
