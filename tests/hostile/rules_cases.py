@@ -101,11 +101,14 @@ CODE_EXECUTION: dict[str, Refusal] = {
     "not a number": Refusal(
         lifecycle("points > nan or points < inf"), "invalid_argument", "is not a number a rule may use"
     ),
+    "range as a value": Refusal(
+        lifecycle("$map($range, [1000, 1000]) == []"), "invalid_argument", "$range may only be called"
+    ),
     "condition not boolean": Refusal(
         lifecycle("points + 1"), "invalid_argument", "a condition must be BOOLEAN"
     ),
 }
-"""Payloads that would reach Python internals or run code: refused at publish."""
+"""Payloads that would reach Python internals, run code, or could only fail when evaluated: refused at publish."""
 
 LIMIT_BREAKERS: dict[str, Refusal] = {
     "expression length": Refusal(
@@ -139,7 +142,7 @@ LIMIT_BREAKERS: dict[str, Refusal] = {
     "nested comprehensions": Refusal(
         lifecycle("[[y for y in tags] for x in tags] == []"),
         "invalid_argument",
-        "the nesting of comprehensions and $range is 2, the maximum is 1",
+        "the nesting of loops (comprehensions, $range, $map, $filter) is 2, the maximum is 1",
     ),
     "test cases": Refusal(
         lifecycle("true")
@@ -150,6 +153,9 @@ LIMIT_BREAKERS: dict[str, Refusal] = {
         f"List should have at most {LIMITS.test_cases} items after validation, not {LIMITS.test_cases + 1}",
         line=11,
         read=True,
+    ),
+    "loop in a comprehension": Refusal(
+        lifecycle("[$map($abs, [1, 2]) for x in tags] == []"), "invalid_argument", "the nesting of loops"
     ),
     "file node budget": Refusal(
         _over_file_budget(), "invalid_argument", "syntax tree nodes in the file is", line=None

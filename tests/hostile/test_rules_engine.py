@@ -69,6 +69,8 @@ REGEX_CASES = [
     ("name =~ pattern", {"name": ATTACK_INPUT, "pattern": CATASTROPHIC}, False),  # pattern from the data
     ("name =~~ pattern", {"name": "xabc", "pattern": "b+"}, True),
     ("[t for t in tags if t =~ '(x+x+)+y'] == []", {"tags": ("x" * 40,)}, True),
+    (f"$any([name =~ '{CATASTROPHIC}', false])", {"name": ATTACK_INPUT}, False),  # inside a call's arguments
+    ("$all([[name =~ pattern][0]])", {"name": "ab", "pattern": "b"}, False),
 ]
 
 

@@ -46,8 +46,8 @@ class Limits:
     literal_items: int = 500
     """The members of an array, set or mapping literal (each is a syntax tree node)."""
     iteration_nesting: int = 1
-    """Comprehensions and ``$range`` calls inside one another's result or condition (1: none inside
-    another). Each level multiplies the work by the length of what it iterates."""
+    """Loops (comprehensions, ``$range``, ``$map``, ``$filter``) inside a comprehension's result or
+    condition (1: none inside another). Each level multiplies the work by the length of what it iterates."""
     test_cases: int = 200
     """Test cases embedded in a file: each is a decision evaluated at publish."""
     range_items: int = 1_000

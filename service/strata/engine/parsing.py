@@ -26,6 +26,7 @@ spelled ``\\z``.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
@@ -116,24 +117,33 @@ def _children(deferred: Any) -> Iterator[tuple[Any, bool]]:
 def _deferred_in(value: Any, repeated: bool) -> Iterator[tuple[Any, bool]]:
     if isinstance(value, re_parser._DeferredAstNode):
         yield value, repeated
-    elif isinstance(value, (tuple, list)):
+    elif isinstance(value, (tuple, list, deque)):  # a call's arguments are a deque
         for item in value:
             yield from _deferred_in(item, repeated)
 
 
-def _iterates(deferred: Any) -> bool:
-    """A comprehension or a ``$range`` call: the constructs whose work is a loop."""
-    if deferred.cls is re_ast.ComprehensionExpression:
-        return True
-    if deferred.cls is not re_ast.FunctionCallExpression:
-        return False
-    function = deferred.args[1]
-    return (
-        isinstance(function, re_parser._DeferredAstNode)
-        and function.cls is re_ast.SymbolExpression
-        and function.args[1] == "range"
-        and function.kwargs.get("scope") == re_builtins.Builtins.scope_name
-    )
+_LOOPS = frozenset({"range", "map", "filter"})
+"""Builtins whose call is a loop: ``$range`` builds its numbers, ``$map`` and ``$filter`` call a function per item."""
+NESTED_LOOPS = "the nesting of loops (comprehensions, $range, $map, $filter)"
+
+
+def _builtin(deferred: Any) -> str | None:
+    """The name of a builtin symbol (``$range`` is "range"), else None."""
+    if (
+        deferred.cls is re_ast.SymbolExpression
+        and deferred.kwargs.get("scope") == re_builtins.Builtins.scope_name
+    ):
+        return str(deferred.args[1])
+    return None
+
+
+def _callee(deferred: Any) -> Any:
+    """The function node of a call, else None."""
+    if deferred.cls is re_ast.FunctionCallExpression and isinstance(
+        deferred.args[1], re_parser._DeferredAstNode
+    ):
+        return deferred.args[1]
+    return None
 
 
 def _check_range(call: Any) -> None:
@@ -152,10 +162,8 @@ def _check_range(call: Any) -> None:
 
 
 def _check_literal(deferred: Any) -> None:
-    if deferred.cls is re_ast.FloatExpression and deferred.args[1] in ("nan", "inf"):
-        raise Refused(
-            f"{deferred.args[1]} is not a number a rule may use"
-        )  # NaN > 1 raises; inf - inf is NaN
+    if deferred.cls is re_ast.FloatExpression and deferred.args[1] in ("nan", "inf"):  # NaN > 1 raises
+        raise Refused(f"{deferred.args[1]} is not a number a rule may use")
     if deferred.cls in (re_ast.StringExpression, re_ast.BytesExpression):
         what, maximum = "the length of a string literal", LIMITS.literal_chars
     elif deferred.cls in (re_ast.ArrayExpression, re_ast.SetExpression, re_ast.MappingExpression):
@@ -172,7 +180,8 @@ def measure(root: Any) -> int:
     Iterative, so that a tree too deep for rule-engine's recursion is measured, not crashed on.
     """
     nodes = 0
-    stack = [(root, 1, 0)]  # node, depth, iterations around it
+    direct_calls: set[int] = set()  # the builtin symbols seen as the function of a call
+    stack = [(root, 1, 0)]  # node, depth, loops around it
     while stack:
         deferred, depth, nesting = stack.pop()
         nodes += 1
@@ -181,12 +190,19 @@ def measure(root: Any) -> int:
         if depth > LIMITS.depth:
             raise LimitExceeded("the nesting depth", depth, LIMITS.depth)
         _check_literal(deferred)
-        iterates = _iterates(deferred)
-        if iterates and deferred.cls is re_ast.FunctionCallExpression:
+        callee = _callee(deferred)
+        called = _builtin(callee) if callee is not None else None
+        if called is not None:
+            direct_calls.add(id(callee))
+        if _builtin(deferred) == "range" and id(deferred) not in direct_calls:
+            raise Refused(
+                "$range may only be called, not passed as a value"
+            )  # its length is checked where called
+        if called == "range":
             _check_range(deferred)
-        inner = nesting + iterates
+        inner = nesting + (deferred.cls is re_ast.ComprehensionExpression or called in _LOOPS)
         if inner > LIMITS.iteration_nesting:
-            raise LimitExceeded("the nesting of comprehensions and $range", inner, LIMITS.iteration_nesting)
+            raise LimitExceeded(NESTED_LOOPS, inner, LIMITS.iteration_nesting)
         if deferred.cls is re_ast.FuzzyComparisonExpression:
             deferred.cls = Re2Comparison
         for child, repeated in _children(deferred):
