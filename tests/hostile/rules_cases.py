@@ -9,7 +9,13 @@ that must come back from a publish over REST and gRPC, and from
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
+from unittest import mock
+
+from rule_engine.ast.binary import comparison
 
 from strata.engine.limits import LIMITS
 
@@ -171,3 +177,19 @@ REGEX_REFUSALS: dict[str, Refusal] = {
 """Patterns RE2 cannot run: refused at publish, with the rule and the line."""
 
 ALL_REFUSALS = {**CODE_EXECUTION, **LIMIT_BREAKERS, **REGEX_REFUSALS}
+
+
+class _NoPythonRegex:
+    """Stands in for the ``re`` module rule-engine's regex comparisons would use."""
+
+    error = Exception
+
+    def compile(self, *args: Any, **kwargs: Any) -> Any:
+        raise AssertionError(f"Python's re was asked to compile {args[0]!r}")
+
+
+@contextmanager
+def without_python_regex() -> Iterator[None]:
+    """Inside, a regex that reaches rule-engine's own (Python ``re``) comparison fails the test."""
+    with mock.patch.object(comparison, "re", _NoPythonRegex()):
+        yield

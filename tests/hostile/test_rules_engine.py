@@ -16,12 +16,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from rule_engine.ast.binary import comparison
 
 from strata.engine.expressions import DataType, Expression, ExpressionError
 from strata.engine.facts import Clock, Facts
 from strata.engine.limits import LIMITS
-from tests.hostile.rules_cases import ATTACK_INPUT, CATASTROPHIC
+from tests.hostile.rules_cases import ATTACK_INPUT, CATASTROPHIC, without_python_regex
 
 AS_OF = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)
 TYPES = {
@@ -45,18 +44,10 @@ def path(request: pytest.FixtureRequest) -> Iterator[str]:
         Expression.use_compiled = True
 
 
-class _NoPythonRegex:
-    """Stands in for the ``re`` module rule-engine's regex comparisons would use."""
-
-    error = Exception
-
-    def compile(self, *args: Any, **kwargs: Any) -> Any:
-        raise AssertionError(f"Python's re was asked to compile {args[0]!r}")
-
-
 @pytest.fixture
-def no_python_regex(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(comparison, "re", _NoPythonRegex())
+def no_python_regex() -> Iterator[None]:
+    with without_python_regex():
+        yield
 
 
 REGEX_CASES = [
