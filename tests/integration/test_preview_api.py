@@ -8,16 +8,20 @@ against the decision endpoint pinned to each version.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
 
+from strata.config import Settings
 from strata.registry.serving import ActiveRulesets
-from strata.store import ProfileStore
+from strata.rulefiles.loader import load_schema
+from strata.store import ProfileStore, make_engine, migrate
 from strata.store.population import generate_population
 from strata.transport.convert import message_to_json
 from strata.transport.preview_operations import preview_message
+from strata.wiring import build_services
 from tests.conftest import RULES_DIR
 from tests.e2e.conftest import Outcome
 from tests.integration.conftest import LiveServers
@@ -175,3 +179,21 @@ def test_who_may_preview_and_a_deadline_that_passes(served: LiveServers) -> None
     assert (late.code, late.status) == ("deadline_exceeded", 504)
     expired = served.clients.grpc("Preview", request, timeout=1e-9, token=reader)
     assert (expired.code, expired.status) == ("deadline_exceeded", grpc.StatusCode.DEADLINE_EXCEEDED)
+
+
+def test_previews_read_profiles_from_the_read_database(tmp_path: Path) -> None:
+    """STRATA_READ_DATABASE_URL (a replica, say) holds the profiles previews count; the registry is the primary's."""
+    primary, replica = f"sqlite:///{tmp_path / 'primary.db'}", f"sqlite:///{tmp_path / 'replica.db'}"
+    migrate(replica)
+    engine = make_engine(replica)
+    ProfileStore(engine, load_schema(RULES_DIR / "profile.yaml")).import_profiles(
+        generate_population(40, seed=3, as_of=AS_OF)
+    )
+    engine.dispose()
+    settings = Settings(database_url=primary, rules_dir=RULES_DIR, read_database_url=replica)
+    services = build_services(settings, run_migrations=True)
+    result = services.previews.preview(JOURNEY, candidate="1", as_of=AS_OF)
+    assert (result.total, result.changed, result.baseline.label) == (40, 0, "active (v1)")
+    assert ProfileStore(services.engine, services.previews.schema).count() == 0  # none on the primary
+    services.engine.dispose()
+    services.previews.engine.dispose()
