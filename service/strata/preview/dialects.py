@@ -20,9 +20,10 @@ searches against the day, gaps are subscripts.
 SQLite. There are no time zones, so Python functions registered on the
 connection convert instants with the same zoneinfo the engine uses. Active days
 are correlated subqueries over ``json_each`` of the stored ``active_days`` (a
-JSON array of ISO days), computed once per row in one subquery of shared values. There is no exact decimal type either: arithmetic
-on non-integers, and comparisons that would need exact decimals, raise
-``NotCompilable`` and the preview evaluates in Python.
+JSON array of ISO days), computed once per row in one subquery of shared
+values. There is no exact decimal type either: arithmetic on non-integers, and
+comparisons that would need exact decimals, raise ``NotCompilable`` and the
+preview evaluates in Python.
 
 Datetime rule values are ``timestamp with time zone`` on Postgres and integer
 microseconds since the epoch (UTC) on SQLite; calendar days are ``date`` on
