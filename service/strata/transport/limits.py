@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from google.protobuf import struct_pb2
@@ -37,7 +37,6 @@ UNBOUNDED_STRINGS = frozenset({"strata.v1.PublishVersionRequest.content"})
 #: The fields of a JSON request that are ``Struct``s in its message: nesting is counted from them.
 STRUCT_FIELDS = frozenset({"profile"})
 _STRUCT = struct_pb2.Struct.DESCRIPTOR.full_name
-_VALUE = struct_pb2.Value.DESCRIPTOR.full_name
 NOT_FINITE = "a number is not finite"
 
 
@@ -156,10 +155,8 @@ class RequestChecker:
                 raise _Refused(self._number(value))
         elif field.message_type is not None:
             full_name = field.message_type.full_name
-            if full_name == _STRUCT:
+            if full_name == _STRUCT:  # the only free-form JSON in the requests (no bare Value fields)
                 self._struct(value, 1)
-            elif full_name == _VALUE:
-                self._value(value, 1)
             else:
                 self._message(value)
 
@@ -169,32 +166,7 @@ class RequestChecker:
         fields = struct.fields
         if len(fields) > self.limits.max_list_items:
             raise _Refused(self._too_many)
-        for key, value in fields.items():
-            try:
-                if len(key) > self.limits.max_string_chars:
-                    raise _Refused(self._too_long)
-                self._value(value, depth)
-            except _Refused as refused:
-                refused.keys.append(key)
-                raise
-
-    def _value(self, value: struct_pb2.Value, depth: int) -> None:
-        kind = value.WhichOneof("kind")
-        if kind == "struct_value":
-            self._struct(value.struct_value, depth + 1)
-        elif kind == "list_value":
-            self._list(value.list_value, depth + 1)
-        else:
-            self._scalar(value, kind)
-
-    def _scalar(self, value: struct_pb2.Value, kind: str | None) -> None:
-        if kind == "string_value":
-            if len(value.string_value) > self.limits.max_string_chars:
-                raise _Refused(self._too_long)
-        elif kind == "number_value":
-            number = value.number_value
-            if not -self.limits.max_integer <= number <= self.limits.max_integer:
-                raise _Refused(self._number(number))
+        self._values(((key, fields[key]) for key in fields), depth)
 
     def _list(self, values: struct_pb2.ListValue, depth: int) -> None:
         if depth > self.limits.max_depth:
@@ -202,15 +174,29 @@ class RequestChecker:
         items = values.values
         if len(items) > self.limits.max_list_items:
             raise _Refused(self._too_many)
-        for index, item in enumerate(items):
+        self._values(enumerate(items), depth)
+
+    def _values(self, items: Iterable[tuple[str | int, struct_pb2.Value]], depth: int) -> None:
+        """The values of one object or list at level ``depth``; scalars inline, since most values are."""
+        longest, largest = self.limits.max_string_chars, self.limits.max_integer
+        for key, value in items:
             try:
-                kind = item.WhichOneof("kind")
-                if kind == "string_value" or kind == "number_value":  # most list items: no call deeper
-                    self._scalar(item, kind)
-                else:
-                    self._value(item, depth)
+                if isinstance(key, str) and len(key) > longest:
+                    raise _Refused(self._too_long)
+                kind = value.WhichOneof("kind")
+                if kind == "string_value":
+                    if len(value.string_value) > longest:
+                        raise _Refused(self._too_long)
+                elif kind == "number_value":
+                    number = value.number_value
+                    if not -largest <= number <= largest:
+                        raise _Refused(self._number(number))
+                elif kind == "struct_value":
+                    self._struct(value.struct_value, depth + 1)
+                elif kind == "list_value":
+                    self._list(value.list_value, depth + 1)
             except _Refused as refused:
-                refused.keys.append(index)
+                refused.keys.append(key)
                 raise
 
 
