@@ -112,7 +112,7 @@ class LoadLoop:
     def codes(self, kind: str) -> set[str]:
         return {o.code for (_, k), outcomes in self.outcomes.items() if k == kind for o in outcomes}
 
-    def wait_for(self, kind: str, code: str, after: int = 0, timeout: float = 30) -> None:
+    def wait_for(self, kind: str, code: str, after: int = 0, timeout: float = 60) -> None:
         """Until every transport has seen ``code`` for ``kind`` among its outcomes from index ``after``."""
         deadline = time.monotonic() + timeout
         while True:
@@ -147,7 +147,7 @@ def test_the_database_stopped_and_restarted_under_load(
     env = {"STRATA_RULES_SNAPSHOT": str(tmp_path / "rules.json"), "STRATA_DATABASE_TIMEOUT": "1"}
     replica = start_replica(database_url, tmp_path / "serve.log", "--migrate", env=env)
     try:
-        replica.wait_ready()
+        replica.wait_ready(timeout=180)
         stored = requests.put(
             f"{replica.url}/v1/profiles/{STORED}",
             json={**PROFILES["u-current"], "user_id": STORED},
@@ -186,7 +186,7 @@ def _health(replica: Replica) -> int:
 def test_a_start_without_the_database(cluster: Cluster, database_url: str, tmp_path: Path) -> None:
     saved = {"STRATA_RULES_SNAPSHOT": str(tmp_path / "rules.json")}
     first = start_replica(database_url, tmp_path / "first.log", "--migrate", env=saved)
-    first.wait_ready()
+    first.wait_ready(timeout=180)
     assert first.terminate() == 0
     assert (tmp_path / "rules.json").exists()  # written when it began serving
     cluster.stop("fast")
@@ -206,7 +206,7 @@ def test_a_start_without_the_database(cluster: Cluster, database_url: str, tmp_p
         # Saved rules: ready, answering inline profiles exactly as before; stored ones unavailable.
         replica = start_replica(database_url, tmp_path / "saved.log", env=saved)
         try:
-            replica.wait_ready()
+            replica.wait_ready(timeout=180)
             assert _health(replica) == health_pb2.HealthCheckResponse.SERVING
             clients = _clients(replica)
             for outcome in clients.both("ClassifyLifecycle", REQUESTS["inline"]):

@@ -5,8 +5,8 @@ statements wait, they do not fail). The replica is a real ``strata serve``
 with ``STRATA_DATABASE_TIMEOUT=1``:
 
 - with a deadline, the load is cut short by ``statement_timeout`` from what
-  the deadline leaves, and the *server* answers ``deadline_exceeded`` (its
-  envelope says so; a client-side timeout has none);
+  the deadline leaves, and the *server* answers ``deadline_exceeded`` (over
+  REST, whose client sets no timeout of its own, so the 504 is the server's);
 - without one, the load gives up after the configured second: ``unavailable``;
 - inline-profile decisions, which need no database, are answered meanwhile.
 
@@ -49,7 +49,7 @@ def replica(database_url: str, tmp_path: Path) -> Iterator[Replica]:
     env = {"STRATA_DATABASE_TIMEOUT": "1", "STRATA_RULES_SNAPSHOT": str(tmp_path / "rules.json")}
     started = start_replica(database_url, tmp_path / "serve.log", "--migrate", env=env)
     try:
-        started.wait_ready()
+        started.wait_ready(timeout=180)  # a loaded CI machine compiles the rules slowly
         stored = requests.put(
             f"{started.url}/v1/profiles/{USER}", json={**PROFILES["u-current"], "user_id": USER}, timeout=10
         )
@@ -69,11 +69,11 @@ def test_a_stalled_database_is_cut_off_by_the_deadline_or_the_timeout(
     with locker.connect() as connection:
         connection.execute(text("LOCK TABLE profiles IN ACCESS EXCLUSIVE MODE"))  # until rollback
 
+        # REST's caller sets no timeout of its own: the 504 is the server giving up at the deadline.
         rest = clients.rest("ClassifyLifecycle", stored, headers={"Grpc-Timeout": "500m"})
-        grpc_ = clients.grpc("ClassifyLifecycle", stored, timeout=0.5)
-        for outcome in (rest, grpc_):
-            assert outcome.code == "deadline_exceeded"
-            assert outcome.body["message"] == "deadline exceeded while loading the profile"  # the server's
+        assert rest.code == "deadline_exceeded" and rest.body["message"].startswith("deadline exceeded")
+        grpc_ = clients.grpc("ClassifyLifecycle", stored, timeout=0.5)  # the server's answer or the client's
+        assert grpc_.code == "deadline_exceeded"
 
         waited = clients.rest("ClassifyLifecycle", stored)  # no deadline: STRATA_DATABASE_TIMEOUT
         assert waited.code == "unavailable", waited.body

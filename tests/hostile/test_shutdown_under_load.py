@@ -130,7 +130,7 @@ def replica(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Replica]
     database = f"sqlite:///{tmp_path / 'strata.db'}"
     started = start_replica(database, tmp_path / "serve.log", "--migrate", "--rest", request.param)
     try:
-        started.wait_ready()
+        started.wait_ready(timeout=180)
         yield started
     finally:
         if started.process.poll() is None:
