@@ -197,17 +197,18 @@ IDLE_CPU: dict[int, float] = {}
 """CPU seconds per second each server uses with no request (watcher, metrics, gunicorn's arbiter)."""
 
 
-def measure_idle(pids: list[int], settle: float = 3.0, samples: int = 3) -> None:
-    """Each server's idle CPU rate: the lowest of ``samples`` one-second windows, once the servers
-    have settled (gunicorn's workers load the rules after the port opens)."""
-    time.sleep(settle)
-    rates: dict[int, list[float]] = {pid: [] for pid in pids}
-    for _ in range(samples):
+def measure_idle(pids: list[int], quiet: float = 0.03, limit: float = 40.0) -> None:
+    """Each server's idle CPU rate: the lowest over one-second windows, sampled until every server
+    has had a quiet one (below ``quiet`` cores) or ``limit`` seconds passed. gunicorn's workers load
+    the rules after the port opens, which on a busy machine takes them ten seconds or more."""
+    lowest = {pid: float("inf") for pid in pids}
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline and max(lowest.values()) >= quiet:
         before = {pid: server_cpu(pid) for pid in pids}
         time.sleep(1.0)
         for pid in pids:
-            rates[pid].append(server_cpu(pid) - before[pid])
-    IDLE_CPU.update({pid: min(values) for pid, values in rates.items()})
+            lowest[pid] = min(lowest[pid], server_cpu(pid) - before[pid])
+    IDLE_CPU.update(lowest)
 
 
 def server_cpu(pid: int) -> float:
