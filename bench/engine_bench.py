@@ -10,9 +10,9 @@ and then times, per decision:
 * compiled: ``ruleset.decide(ruleset.facts(profile, Clock.for_profile(as_of, profile)), event)``,
   the path a request takes once its profile is parsed (derived facts, the rule
   expressions compiled to Python, the explanation with the facts each rule read);
-* answer only: the same call with ``lazy`` facts, whose explanations read the
-  values of the facts only when asked for (``Decide`` with ``explain`` RULES or
-  NONE), and nobody asks: the answer, which is all zen-engine and the floor return;
+* answer only: the same call with ``skip_facts``: explanations without the values
+  of the facts (``Decide`` with ``explain`` RULES or NONE), the answer, which is
+  all zen-engine and the floor return;
 * interpreted: the same call with every expression evaluated by rule-engine's
   interpreter instead (``Expression.use_compiled = False``), which is what the
   engine did before it compiled;
@@ -703,20 +703,17 @@ def time_passes(sides: dict[str, Side], cases: list[Case], repeats: int, clock: 
 
 def engine_side(ruleset: CompiledRuleset[Any], explained: bool = True) -> Side:
     """The compiled engine; ``explained``: with the values of the facts each deciding rule read
-    (``Decide`` with ``explain`` FULL, the default); else they are left unread (``lazy``), as for
+    (``Decide`` with ``explain`` FULL, the default); else without them (``skip_facts``), as for
     ``explain`` RULES or NONE."""
     decide, facts, for_profile = ruleset.decide, ruleset.facts, Clock.for_profile
 
     def run(cases: list[Case]) -> None:
         for profile, event in cases:
-            decision = decide(facts(profile, for_profile(AS_OF, profile)), event)
-            if explained:
-                for hit in decision.explanation:
-                    hit.facts  # noqa: B018  # reads them
+            decide(facts(profile, for_profile(AS_OF, profile)), event)
 
     def answer_only(cases: list[Case]) -> None:
         for profile, event in cases:
-            decide(facts(profile, for_profile(AS_OF, profile), lazy=True), event)
+            decide(facts(profile, for_profile(AS_OF, profile), skip_facts=True), event)
 
     return run if explained else answer_only
 

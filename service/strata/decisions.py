@@ -112,7 +112,7 @@ class DecideRequest:
     event: Mapping[str, Any] | None = None
     explain_facts: bool = True
     """False: the caller will not read the values of the facts in the explanations (``explain``
-    RULES or NONE), so they are read only if someone asks (the decision log)."""
+    RULES or NONE), so they are left out unless the decision log writes the call."""
 
 
 @dataclass(frozen=True)
@@ -253,7 +253,7 @@ class DecisionService:
             request.event,
             deadline,
             request_id,
-            lazy=not request.explain_facts,
+            skip_facts=not request.explain_facts,
         )
         return DecideResult(user_id, answers)
 
@@ -370,7 +370,7 @@ class DecisionService:
         event: Mapping[str, Any] | None,
         deadline: float | None,
         request_id: str = "",
-        lazy: bool = False,
+        skip_facts: bool = False,
     ) -> tuple[str, tuple[Answer[Decision], ...]]:
         user_id, raw = self.profile(user_id, inline, deadline)
         if snapshot.splits:
@@ -382,12 +382,13 @@ class DecisionService:
         memo: dict[str, Any] = {}  # one profile, one clock: derived facts are worked out once for all
         shared: dict[Any, Any] = {}  # and an intervention reuses the answers its rulesets gave
         log = self.log if self.log_share >= 1 or random.random() < self.log_share else None
+        skip = skip_facts and log is None  # the log writes each decision, explanation and all
         for served in rulesets:
             compiled = served.compiled
             check_deadline(deadline, f"before {compiled.name}")
             started = time.perf_counter()
             try:
-                decision = compiled.decide(compiled.facts(profile, clock, memo, shared, lazy), event)
+                decision = compiled.decide(compiled.facts(profile, clock, memo, shared, skip), event)
             except StrataError:
                 raise
             except Exception as exc:  # a defect, never a default answer: fail closed, named

@@ -10,8 +10,7 @@ import pytest
 
 from strata.decisions import DEFAULT_RULESETS, DecideRequest, DecideResult, DecisionService
 from strata.engine.decision import InterventionDecision, RuleHit, SegmentDecision, quick_init
-from strata.engine.facts import Clock, Facts
-from strata.engine.ruleset import read_facts
+from strata.engine.facts import Clock
 from strata.store.population import generate_population
 from tests.fakes import default_rules
 
@@ -61,15 +60,37 @@ def test_still_frozen() -> None:
         RuleHit("r", "why").rule = "other"  # type: ignore[misc]
 
 
-def test_a_hit_reads_its_facts_when_asked_and_keeps_them() -> None:
-    ruleset = default_rules().get("lifecycle.duolingo")
-    profile = ruleset.schema.parse({"user_id": "u", "activity_dates": ["2026-03-09"]})
-    facts = Facts(profile, Clock.for_profile(AS_OF, profile), {}, lazy=True)
-    when = ruleset.stages[0].when
-    hit = read_facts("r", "why", facts, when)
-    assert hit.facts == {name: facts[name] for name in when.reads}
-    assert hit.facts is hit.facts  # read once
-    assert hit.renamed("lifecycle/r") == RuleHit("lifecycle/r", "why", hit.facts)
+class _Log:
+    def __init__(self) -> None:
+        self.entries: list[dict[str, object]] = []
+
+    def record(self, entry: dict[str, object]) -> bool:
+        self.entries.append(entry)
+        return True
+
+
+def test_fact_values_are_left_out_only_when_nobody_reads_them() -> None:
+    profile = next(iter(generate_population(1, seed=6, as_of=AS_OF)))
+    full, brief = (
+        DecideRequest(
+            profile=profile, as_of=AS_OF, rulesets=tuple(RULESETS), event=EVENT, explain_facts=explain
+        )
+        for explain in (True, False)
+    )
+    service = DecisionService.from_files(default_rules())
+    with_facts, without = service.decide(full), service.decide(brief)
+    hits = [hit for answer in with_facts.decisions for hit in answer.decision.explanation]
+    assert any(hit.facts for hit in hits)
+    assert [hit.renamed(hit.rule) for a in without.decisions for hit in a.decision.explanation] == [
+        RuleHit(hit.rule, hit.reason) for hit in hits
+    ]
+    assert [a.decision.to_dict() | {"explanation": []} for a in without.decisions] == [
+        a.decision.to_dict() | {"explanation": []} for a in with_facts.decisions
+    ]  # the answers do not change
+    log = _Log()
+    logged = DecisionService.from_files(default_rules(), log=log).decide(brief)
+    assert logged == with_facts  # the log writes the whole explanation: it is built
+    assert [entry["result"] for entry in log.entries] == [a.decision.to_dict() for a in with_facts.decisions]
 
 
 def test_a_decide_leaves_no_cycles_for_the_garbage_collector() -> None:
@@ -78,7 +99,7 @@ def test_a_decide_leaves_no_cycles_for_the_garbage_collector() -> None:
     batch's time when answers and explanations held each other)."""
     service = DecisionService.from_files(default_rules())
     profiles = generate_population(20, seed=4, as_of=AS_OF)
-    requests = [  # half of them explained lazily (explain RULES or NONE)
+    requests = [  # half of them without fact values (explain RULES or NONE)
         DecideRequest(profile=p, as_of=AS_OF, rulesets=tuple(RULESETS), event=EVENT, explain_facts=i % 2 == 0)
         for i, p in enumerate(profiles)
     ]

@@ -283,7 +283,7 @@ class Facts(Mapping[str, Any]):
     compiled rules: reading a fact there costs what reading a dict costs.
     """
 
-    __slots__ = ("_extra", "answers", "clock", "known", "lazy", "profile")
+    __slots__ = ("_extra", "answers", "clock", "known", "profile", "skip_facts")
 
     def __init__(
         self,
@@ -292,20 +292,19 @@ class Facts(Mapping[str, Any]):
         extra: Mapping[str, Any] | None = None,
         cache: dict[str, Any] | None = None,
         answers: dict[Any, Any] | None = None,
-        lazy: bool = False,
+        skip_facts: bool = False,
     ) -> None:
         """``answers``: the request's, shared by every ruleset that decides in it, where one may
         reuse another's answer (see ``CompiledRuleset.memoized``). Apart from ``cache`` on purpose:
         an answer's explanation reads ``known``, which holds ``cache``; were the answers in
         ``cache``, each request would leave a reference cycle for the garbage collector.
 
-        ``lazy``: explanations read the values of the facts their rules read only when asked for
-        (``RuleHit.reading``), because the caller will probably not (``explain`` RULES or NONE).
-        Reading them later costs more than reading them at once, hence not the default."""
+        ``skip_facts``: explanations leave out the values of the facts their rules read, because
+        nobody will read them (``explain`` RULES or NONE, and no decision log for the call)."""
         self.profile = profile
         self.clock = clock
         self.answers = answers
-        self.lazy = lazy
+        self.skip_facts = skip_facts
         self._extra: Mapping[str, Any] = extra or {}  # never changed: ``known`` is the copy that grows
         known = _Known(self._extra)
         known.profile, known.clock = profile, clock
@@ -315,7 +314,12 @@ class Facts(Mapping[str, Any]):
     def with_extra(self, **extra: Any) -> Facts:
         """The same profile and clock with more extras (derived facts stay cached)."""
         other = Facts(
-            self.profile, self.clock, {**self._extra, **extra}, self.known.cache, self.answers, self.lazy
+            self.profile,
+            self.clock,
+            {**self._extra, **extra},
+            self.known.cache,
+            self.answers,
+            self.skip_facts,
         )
         other.known.update({**self.known, **extra})  # what this one already read, without a lookup
         return other
@@ -323,7 +327,7 @@ class Facts(Mapping[str, Any]):
     def rebase(self, extra: Mapping[str, Any]) -> Facts:
         """The same profile and clock with other extras: another ruleset's view of the request,
         sharing the derived facts already computed."""
-        return Facts(self.profile, self.clock, extra, self.known.cache, self.answers, self.lazy)
+        return Facts(self.profile, self.clock, extra, self.known.cache, self.answers, self.skip_facts)
 
     def __getitem__(self, name: str) -> Any:
         return self.known[name]

@@ -106,32 +106,26 @@ def base_types(field_types: Mapping[str, Any], constants: Mapping[str, Any]) -> 
 
 
 def hit(rule_id: str, reason: str, facts: Facts, *expressions: Expression | None) -> RuleHit:
-    """A rule hit with the values of every fact its expressions read (read when asked for)."""
+    """A rule hit with the values of every fact its expressions read."""
     if len(expressions) == 1 and expressions[0] is not None:
         return read_facts(rule_id, reason, facts, expressions[0])
+    if facts.skip_facts:
+        return RuleHit(rule_id, reason)
     names = sorted({name for expr in expressions if expr for name in expr.reads})
-    known = facts.known
-    if not facts.lazy:
-        return RuleHit(rule_id, reason, {name: plain(known[name]) for name in names})
-    return RuleHit.reading(rule_id, reason, lambda: {name: plain(known[name]) for name in names})
+    return RuleHit(rule_id, reason, {name: plain(facts[name]) for name in names})
 
 
 def read_facts(rule_id: str, reason: str, facts: Facts, expression: Expression) -> RuleHit:
-    """A rule hit with the plain values of the facts ``expression`` read, in name order, read when
-    the explanation is asked for."""
+    """A rule hit with the plain values of the facts ``expression`` read, in name order."""
+    if facts.skip_facts:
+        return RuleHit(rule_id, reason)
     known, profile = facts.known, facts.profile
-    sources = expression.sources
-    if not facts.lazy:
-        return RuleHit(
-            rule_id,
-            reason,
-            {name: plain(profile[name] if from_profile else known[name]) for name, from_profile in sources},
-        )
-    return RuleHit.reading(
+    return RuleHit(
         rule_id,
         reason,
-        lambda: {
-            name: plain(profile[name] if from_profile else known[name]) for name, from_profile in sources
+        {
+            name: plain(profile[name] if from_profile else known[name])
+            for name, from_profile in expression.sources
         },
     )
 
@@ -220,15 +214,15 @@ class CompiledRuleset(Generic[SpecT]):
         clock: Clock,
         memo: Memo | None = None,
         answers: dict[Any, Any] | None = None,
-        lazy: bool = False,
+        skip_facts: bool = False,
     ) -> Facts:
         """The facts for an already parsed profile (see ``ProfileSchema.parse``).
 
         ``memo`` and ``answers``: the request's, when several rulesets decide about one profile at
         one clock (``Decide``): derived facts, and the answers of rulesets an intervention builds
-        on, are then worked out once for all of them. ``lazy``: see ``Facts``.
+        on, are then worked out once for all of them. ``skip_facts``: see ``Facts``.
         """
-        return Facts(profile, clock, self.constants, memo, answers, lazy)
+        return Facts(profile, clock, self.constants, memo, answers, skip_facts)
 
     def memoized(self, facts: Facts, work: Callable[[Facts], T]) -> T:
         """``work(facts)``, once per request that shares its answers: an intervention building on
