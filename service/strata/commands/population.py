@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
 import time
 from collections.abc import Iterator
@@ -14,8 +13,7 @@ import orjson
 from rich.progress import MofNCompleteColumn
 
 from strata.commands.profiles import batch_size_option
-from strata.commands.support import open_store, out, progress_bar, reported_errors, settings
-from strata.engine.schema import parse_datetime
+from strata.commands.support import open_store, out, parse_as_of, progress_bar, reported_errors, settings
 from strata.store import ImportProgress
 from strata.store.population import generate_population
 
@@ -23,15 +21,6 @@ from strata.store.population import generate_population
 @click.group()
 def population() -> None:
     """Generate synthetic users (pyramid tiers, lifecycle stages, heavy-tailed activity)."""
-
-
-def _as_of(text: str | None) -> dt.datetime:
-    if text is None:
-        return dt.datetime.now(dt.UTC).replace(microsecond=0)
-    try:
-        return parse_datetime(text)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--as-of") from None
 
 
 @population.command()
@@ -55,7 +44,7 @@ def generate(
     """
     if out_file and load:
         raise click.UsageError("--out and --load are alternatives: choose one")
-    users = generate_population(count, seed, _as_of(as_of))
+    users = generate_population(count, seed, parse_as_of(as_of))
     started = time.perf_counter()
     if load:
         with reported_errors():

@@ -9,16 +9,14 @@ and ``--plot`` also draws the matrix as a heatmap.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
 
 import click
 from rich.table import Table
 
-from strata.commands.support import open_engine, out, reported_errors, settings
+from strata.commands.support import open_engine, out, parse_as_of, reported_errors, settings
 from strata.config import Settings
-from strata.engine.schema import parse_datetime
 from strata.errors import InvalidArgument
 from strata.preview import PreviewResult, Version, run_preview
 from strata.preview.heatmap import draw_heatmap
@@ -45,15 +43,6 @@ class _Sources:
         if self._registry is None:
             self._registry = Registry(RegistryStore(open_engine(self._config)), self.schema)
         return from_registry(self._registry, self._name, reference, self.schema)
-
-
-def _as_of(text: str | None) -> dt.datetime:
-    if text is None:
-        return dt.datetime.now(dt.UTC).replace(microsecond=0)
-    try:
-        return parse_datetime(text)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--as-of") from None
 
 
 def _percent(share: float) -> str:
@@ -148,7 +137,7 @@ def preview(
     instead (the output says which). Exit status 2 on bad input, 3 if the
     database fails.
     """
-    clock = _as_of(as_of)
+    clock = parse_as_of(as_of)
     with reported_errors():
         config = settings()
         sources = _Sources(config, name)

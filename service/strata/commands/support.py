@@ -1,4 +1,4 @@
-"""What the database commands share: settings, the store, and error reporting.
+"""What the database commands share: settings, the store, ``--as-of`` and error reporting.
 
 Exit codes follow ``strata.cli``: 0 success, 2 a Strata error (bad input, an
 unknown user, an unmigrated database), plus 3 when the database itself fails
@@ -7,11 +7,13 @@ unknown user, an unmigrated database), plus 3 when the database itself fails
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import NoReturn
 
+import click
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -25,6 +27,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from strata.config import Settings
+from strata.engine.schema import parse_datetime
 from strata.errors import InvalidArgument, StrataError
 from strata.rulefiles.loader import load_schema
 from strata.store import ProfileStore, make_engine, require_migrated
@@ -61,6 +64,16 @@ def settings() -> Settings:
         return Settings.from_env()
     except ValueError as exc:
         raise InvalidArgument(str(exc)) from None
+
+
+def parse_as_of(text: str | None) -> dt.datetime:
+    """An ``--as-of`` option's instant (ISO 8601); now, to the second, when it is not given."""
+    if text is None:
+        return dt.datetime.now(dt.UTC).replace(microsecond=0)
+    try:
+        return parse_datetime(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--as-of") from None
 
 
 def open_engine(config: Settings) -> Engine:
