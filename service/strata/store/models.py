@@ -125,6 +125,15 @@ WRITE_COLUMNS: tuple[str, ...] = (*FIELD_COLUMNS, "active_days", "data", "update
 BigSerial = BigInteger().with_variant(Integer(), "sqlite")
 
 
+def _version_key(table: str, column: str) -> ForeignKeyConstraint:
+    """A foreign key from ``table``'s (name, ``column``) to the published version it names."""
+    return ForeignKeyConstraint(
+        ["name", column],
+        ["ruleset_versions.name", "ruleset_versions.version"],
+        name=f"fk_{table}_{column}_ruleset_versions",
+    )
+
+
 class RulesetVersion(Base):
     """One published rule file: immutable, numbered per ruleset from 1."""
 
@@ -145,13 +154,7 @@ class RulesetHead(Base):
     """A ruleset's active version (none until first activated) and its revision."""
 
     __tablename__ = "ruleset_heads"
-    __table_args__ = (
-        ForeignKeyConstraint(
-            ["name", "active_version"],
-            ["ruleset_versions.name", "ruleset_versions.version"],
-            name="fk_ruleset_heads_active_version_ruleset_versions",
-        ),
-    )
+    __table_args__ = (_version_key("ruleset_heads", "active_version"),)
 
     name: Mapped[str] = mapped_column(primary_key=True)
     active_version: Mapped[int | None] = mapped_column(Integer())
@@ -162,13 +165,7 @@ class Alias(Base):
     """A named pointer (``stable``, ``canary``) at one version of a ruleset."""
 
     __tablename__ = "aliases"
-    __table_args__ = (
-        ForeignKeyConstraint(
-            ["name", "version"],
-            ["ruleset_versions.name", "ruleset_versions.version"],
-            name="fk_aliases_version_ruleset_versions",
-        ),
-    )
+    __table_args__ = (_version_key("aliases", "version"),)
 
     name: Mapped[str] = mapped_column(primary_key=True)
     alias: Mapped[str] = mapped_column(primary_key=True)
@@ -195,11 +192,7 @@ class Shadow(Base):
     __tablename__ = "ruleset_shadows"
     __table_args__ = (
         ForeignKeyConstraint(["name"], ["ruleset_heads.name"], name="fk_ruleset_shadows_name_ruleset_heads"),
-        ForeignKeyConstraint(
-            ["name", "version"],
-            ["ruleset_versions.name", "ruleset_versions.version"],
-            name="fk_ruleset_shadows_version_ruleset_versions",
-        ),
+        _version_key("ruleset_shadows", "version"),
     )
 
     name: Mapped[str] = mapped_column(primary_key=True)
