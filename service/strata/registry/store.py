@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, Row, Table, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from strata.registry.records import AuditRecord, Head, VersionRecord
@@ -214,33 +214,39 @@ class RegistryStore:
 
     def set_split(self, name: str, split: Split | None, expected_revision: int, actor: str) -> bool:
         """Set, change or (``None``) end the split if the head is still at ``expected_revision``."""
-        with self._connect(write=True) as connection:
-            if not self._bump(connection, name, expected_revision):
-                return False
-            connection.execute(_S.delete().where(_S.c.name == name))
-            if split is not None:
-                connection.execute(
-                    insert(_S).values(name=name, arms=split.arms, seed=split.seed, coverage=split.coverage)
-                )
-            detail = (
-                "ended" if split is None else f"{split.arms} seed={split.seed} coverage={split.coverage!r}"
-            )
-            self._record(connection, dt.datetime.now(dt.UTC), actor, "split", name, None, None, detail)
-        return True
+        if split is None:
+            return self._replace(_S, name, None, expected_revision, actor, "split", None, "ended")
+        row = {"arms": split.arms, "seed": split.seed, "coverage": split.coverage}
+        detail = f"{split.arms} seed={split.seed} coverage={split.coverage!r}"
+        return self._replace(_S, name, row, expected_revision, actor, "split", None, detail)
 
     def set_shadow(self, name: str, shadow: Shadow | None, expected_revision: int, actor: str) -> bool:
         """Set, change or (``None``) end the shadow if the head is still at ``expected_revision``."""
+        if shadow is None:
+            return self._replace(_W, name, None, expected_revision, actor, "shadow", None, "ended")
+        row = {"version": shadow.version, "share": shadow.share, "seed": shadow.seed}
+        return self._replace(_W, name, row, expected_revision, actor, "shadow", shadow.version, shadow.detail)
+
+    def _replace(
+        self,
+        table: Table,
+        name: str,
+        row: dict[str, Any] | None,
+        expected_revision: int,
+        actor: str,
+        action: str,
+        version: int | None,
+        detail: str,
+    ) -> bool:
+        """Replace ``name``'s row of ``table`` by ``row`` (none: delete it) and audit the change, if the
+        head is still at ``expected_revision``; False if it moved."""
         with self._connect(write=True) as connection:
             if not self._bump(connection, name, expected_revision):
                 return False
-            connection.execute(_W.delete().where(_W.c.name == name))
-            if shadow is not None:
-                connection.execute(
-                    insert(_W).values(name=name, version=shadow.version, share=shadow.share, seed=shadow.seed)
-                )
-            version = None if shadow is None else shadow.version
-            detail = "ended" if shadow is None else shadow.detail
-            self._record(connection, dt.datetime.now(dt.UTC), actor, "shadow", name, None, version, detail)
+            connection.execute(table.delete().where(table.c.name == name))
+            if row is not None:
+                connection.execute(insert(table).values(name=name, **row))
+            self._record(connection, dt.datetime.now(dt.UTC), actor, action, name, None, version, detail)
         return True
 
     def _bump(self, connection: Connection, name: str, expected: int, **values: Any) -> bool:
