@@ -161,3 +161,14 @@ def test_json_mapping_options_match_the_openapi_names() -> None:
     message: Message = pb.DecideResponse(user_id="u1")
     assert "user_id" in convert.message_to_json(message)
     assert "userId" in json_format.MessageToDict(message)
+
+
+@pytest.mark.parametrize(("field", "path"), [("as_of", "as_of"), ("event", "event.at")])
+def test_a_timestamp_out_of_range_is_an_invalid_argument(field: str, path: str) -> None:
+    """gRPC bytes can carry any seconds and nanos; REST's JSON cannot (json_format refuses them)."""
+    message = pb.DecideRequest(rulesets=["lifecycle"])
+    target = message.as_of if field == "as_of" else message.event.at
+    target.seconds, target.nanos = 1_773_144_000, 1_773_144_000  # nanos beyond 999,999,999
+    with pytest.raises(InvalidArgument) as caught:
+        convert.decide_request(message)
+    assert caught.value.problems[0].field == path

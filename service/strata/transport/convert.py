@@ -146,8 +146,12 @@ def dict_to_struct(data: Mapping[str, Any]) -> struct_pb2.Struct:
     return struct
 
 
-def to_datetime(timestamp: timestamp_pb2.Timestamp) -> dt.datetime:
-    return timestamp.ToDatetime(tzinfo=dt.UTC)
+def to_datetime(timestamp: timestamp_pb2.Timestamp, field: str = "as_of") -> dt.datetime:
+    """An aware instant; a timestamp out of range (gRPC bytes can carry any) is the caller's error."""
+    try:
+        return timestamp.ToDatetime(tzinfo=dt.UTC)
+    except (ValueError, OverflowError) as exc:
+        raise InvalidArgument("invalid timestamp", [Problem(str(exc), field=field)]) from None
 
 
 def to_timestamp(instant: dt.datetime) -> timestamp_pb2.Timestamp:
@@ -163,7 +167,7 @@ def event_to_dict(event: pb.Event) -> dict[str, Any]:
     """The engine's event mapping: ``at`` and ``count`` only when sent, so defaults apply."""
     result: dict[str, Any] = {"type": event.type}
     if event.HasField("at"):
-        result["at"] = to_datetime(event.at)
+        result["at"] = to_datetime(event.at, "event.at")
     if event.HasField("count"):
         result["count"] = event.count
     return result
