@@ -6,6 +6,8 @@ every function call, about 10 us an expression. This module translates the
 type-checked AST (``Rule.statement``) into one Python function
 ``f(facts) -> value`` with the same semantics, so a request pays for the
 operations its rules perform and nothing else.
+What the generated code calls at run time (value loaders, operations with
+rule-engine's semantics) is in ``strata.engine.compiled_runtime``.
 
 How the translation stays faithful:
 
@@ -49,7 +51,7 @@ import functools
 import math
 import operator
 import types
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -62,8 +64,10 @@ from rule_engine import types as re_types
 from rule_engine.engine import context as re_context
 from rule_engine.parser import utilities as re_parse
 
-from strata.engine.limits import LIMITS, bounded_range, range_length
-from strata.engine.parsing import Re2Comparison, compile_regex
+from strata.engine import compiled_runtime as rt
+from strata.engine.compiled_runtime import NotCompilable, Unexpected
+from strata.engine.limits import bounded_range
+from strata.engine.parsing import Re2Comparison
 
 DataType = re_types.DataType
 Function = Callable[[Any], Any]
@@ -74,18 +78,6 @@ fallback_reasons: Counter[str] = Counter()
 """Why expressions were left to the interpreter, by construct."""
 rerun_reasons: Counter[str] = Counter()
 """Which exceptions sent a compiled evaluation back to the interpreter."""
-
-
-class NotCompilable(Exception):
-    """A construct the compiler does not translate; the expression stays interpreted."""
-
-
-class Unexpected(Exception):
-    """A value compiled code does not handle; the interpreter evaluates the expression instead."""
-
-
-class NonFinite(Unexpected):
-    """A power gave infinity (``0 ** -1``): rule-engine's infinities are the interpreter's business."""
 
 
 @dataclass(frozen=True)
@@ -119,314 +111,6 @@ def read_key(value: Mapping[str, Any], name: str) -> Any:
     first rebuild the dict with coerced values, which gives the same answer.
     """
     return value[name]
-
-
-# --------------------------------------------------------------------------
-# Run time: loading values into the types compiled code assumes
-# --------------------------------------------------------------------------
-
-
-def _float(value: Any) -> Decimal:
-    """A FLOAT as rule-engine coerces it (ints exactly, floats by repr), finite."""
-    cls = value.__class__
-    if cls is int:
-        return Decimal(value)
-    if cls is Decimal and value.is_finite():
-        return value  # type: ignore[no-any-return]
-    if cls is float and math.isfinite(value):
-        return Decimal(repr(value))
-    raise Unexpected
-
-
-def _string(value: Any) -> str:
-    if value.__class__ is str:
-        return value
-    raise Unexpected
-
-
-def _boolean(value: Any) -> bool:
-    if value is True or value is False:
-        return value
-    raise Unexpected
-
-
-def _timedelta(value: Any) -> dt.timedelta:
-    if value.__class__ is dt.timedelta:
-        return value
-    raise Unexpected
-
-
-def _bytes(value: Any) -> bytes:
-    if value.__class__ is bytes:
-        return value
-    raise Unexpected
-
-
-def _aware(value: Any) -> dt.datetime:
-    if value.__class__ is dt.datetime and value.tzinfo is not None:
-        return value
-    raise Unexpected
-
-
-def _datetime_loader(zone: dt.tzinfo) -> Function:
-    """A top-level DATETIME: a date is its midnight, a naive value gets the context's zone."""
-
-    def load(value: Any) -> dt.datetime:
-        cls = value.__class__
-        if cls is dt.datetime:
-            return value if value.tzinfo is not None else value.replace(tzinfo=zone)  # type: ignore[no-any-return]
-        if cls is dt.date:
-            return dt.datetime(value.year, value.month, value.day, tzinfo=zone)
-        raise Unexpected
-
-    return load
-
-
-def _nullable(load: Function) -> Function:
-    def nullable(value: Any) -> Any:
-        return None if value is None else load(value)
-
-    return nullable
-
-
-def _array(load: Function) -> Function:
-    def array(value: Any) -> tuple[Any, ...]:
-        if value.__class__ is not tuple and value.__class__ is not list:
-            raise Unexpected
-        return tuple([load(item) for item in value])
-
-    return array
-
-
-def _string_array(value: Any) -> tuple[str, ...]:
-    """ARRAY(STRING), the common case: a tuple of strings is already what rule-engine makes of it."""
-    cls = value.__class__
-    if cls is not tuple and cls is not list:
-        raise Unexpected
-    for item in value:
-        if item.__class__ is not str:
-            raise Unexpected
-    return value if cls is tuple else tuple(value)
-
-
-def _mapping(load_key: Function, load_value: Function) -> Function:
-    def mapping(value: Any) -> OrderedDict[Any, Any]:
-        if value.__class__ is not dict and value.__class__ is not OrderedDict:
-            raise Unexpected
-        return OrderedDict([(load_key(key), load_value(item)) for key, item in value.items()])
-
-    return mapping
-
-
-def loader(dtype: Any, zone: dt.tzinfo, top: bool = True) -> Function | None:
-    """How a value of static type ``dtype`` enters compiled code; None for OBJECT (read raw).
-
-    ``top`` is a value rule-engine hands to ``_new_value`` (a symbol, an
-    attribute): a naive datetime there gets the context's zone. Members of
-    arrays and mappings do not, so compiled code takes only aware ones.
-    """
-    if DataType.is_type(dtype, DataType.NULLABLE):
-        inner = loader(dtype.inner_type, zone, top)
-        return None if inner is None else _nullable(inner)
-    if DataType.is_type(dtype, DataType.OBJECT):
-        if not top:
-            raise NotCompilable("OBJECT members")
-        return None
-    scalars: dict[Any, Function] = {
-        DataType.FLOAT: _float,
-        DataType.STRING: _string,
-        DataType.BOOLEAN: _boolean,
-        DataType.TIMEDELTA: _timedelta,
-        DataType.BYTES: _bytes,
-        DataType.DATETIME: _datetime_loader(zone) if top else _aware,
-    }
-    for scalar, load in scalars.items():
-        if dtype == scalar:
-            return load
-    if DataType.is_type(dtype, DataType.ARRAY):
-        if dtype.value_type == DataType.STRING:
-            return _string_array
-        member = loader(dtype.value_type, zone, top=False)
-        assert member is not None
-        return _array(member)
-    if DataType.is_type(dtype, DataType.MAPPING):
-        key, value = loader(dtype.key_type, zone, top=False), loader(dtype.value_type, zone, top=False)
-        assert key is not None and value is not None
-        return _mapping(key, value)
-    raise NotCompilable(f"values of type {dtype.name}")
-
-
-# --------------------------------------------------------------------------
-# Run time: helpers for operations with more than one line of semantics
-# --------------------------------------------------------------------------
-
-
-def _same_type_equal(left: Any, right: Any) -> bool:
-    """rule-engine's ``==``: values of different types are never equal (``1 == true`` is false)."""
-    return type(left) is type(right) and left == right  # rule-engine's exact test
-
-
-def _same_type_unequal(left: Any, right: Any) -> bool:
-    return type(left) is not type(right) or left != right
-
-
-def _ordered(op: Callable[[Any, Any], bool], left: Any, right: Any) -> bool:
-    """rule-engine's ordered comparison, for arrays: element by element, then by length."""
-    if left is None and right is None:
-        return op in (operator.ge, operator.le)
-    if isinstance(left, tuple) and isinstance(right, tuple):
-        for left_item, right_item in zip(left, right, strict=False):
-            if _ordered(operator.ne, left_item, right_item):
-                return _ordered(op, left_item, right_item)
-        if len(left) != len(right):
-            return _ordered(op, len(left), len(right))
-        return op in (operator.ge, operator.le)
-    if type(left) is not type(right):
-        raise Unexpected
-    return op(left, right)
-
-
-def _integer(value: Decimal) -> int:
-    """An index: rule-engine refuses numbers with a fraction."""
-    whole = int(value)
-    if whole != value:
-        raise Unexpected
-    return whole
-
-
-def _item(sequence: Any, index: Decimal) -> Any:
-    return sequence[_integer(index)]
-
-
-def _item_safe(sequence: Any, index: Decimal) -> Any:
-    try:
-        return sequence[_integer(index)]
-    except IndexError:
-        return None
-
-
-def _slice(sequence: Any, start: Decimal | None, stop: Decimal | None) -> Any:
-    first = None if start is None else _integer(start)
-    last = None if stop is None else _integer(stop)
-    return sequence[first:last]
-
-
-def _natural(value: Decimal) -> int:
-    whole = int(value)
-    if whole != value or whole < 0:
-        raise Unexpected
-    return whole
-
-
-def _bitwise(op: Callable[[int, int], int]) -> Callable[[Decimal, Decimal], Decimal]:
-    def bitwise(left: Decimal, right: Decimal) -> Decimal:
-        return Decimal(op(_natural(left), _natural(right)))
-
-    return bitwise
-
-
-def _sum(context: decimal.Context) -> Callable[[tuple[Decimal, ...]], Decimal]:
-    add = context.add
-
-    def total(values: tuple[Decimal, ...]) -> Decimal:
-        result: Decimal | int = 0  # Python's sum starts from the int 0, as $sum does
-        for value in values:
-            result = add(result, value)
-        return result if isinstance(result, Decimal) else Decimal(result)
-
-    return total
-
-
-def _finite_power(context: decimal.Context) -> Callable[[Decimal, Decimal], Decimal]:
-    """``**``: the one operation whose traps let infinity through (``0 ** -1``), which compiled
-    code never holds; the interpreter evaluates such expressions."""
-    power = context.power
-
-    def finite_power(base: Decimal, exponent: Decimal) -> Decimal:
-        result = power(base, exponent)
-        if not result.is_finite():
-            raise NonFinite
-        return result
-
-    return finite_power
-
-
-_EXACT = 10**28  # below this, int sums are what the 28-digit decimal context computes
-
-
-def _int_arithmetic(
-    method: Callable[[Any, Any], Decimal], op: Callable[[int, int], int]
-) -> Callable[[Any, Any], Any]:
-    """``+`` or ``-`` on the number form: two ints stay an int while the result has fewer than 28
-    digits (the decimal context would give the same value, unrounded); anything else is the
-    context's exact Decimal arithmetic (it converts ints exactly)."""
-
-    def arithmetic(left: Any, right: Any) -> Any:
-        if left.__class__ is int and right.__class__ is int:
-            result = op(left, right)
-            if -_EXACT < result < _EXACT:
-                return result
-        return method(left, right)
-
-    return arithmetic
-
-
-def _string_contains(member: Any, container: str) -> bool:
-    if member.__class__ is not str:
-        raise Unexpected  # rule-engine: data type mismatch
-    return member in container
-
-
-def _zone_name(value: dt.datetime) -> str:
-    name = value.tzname()
-    if name is None:
-        raise Unexpected  # rule-engine: attribute of the wrong type
-    return name
-
-
-def _weekday(value: dt.datetime) -> str:
-    """Called from here, not inlined: ``strftime`` imports ``time`` through the caller's builtins,
-    and generated code has none."""
-    return value.strftime("%A")
-
-
-def _to_int(value: Decimal) -> Decimal:
-    _integer(value)
-    return value
-
-
-def _starts_with(value: Any, prefix: Any) -> bool:
-    return bool(value[: len(prefix)] == prefix)
-
-
-def _ends_with(value: Any, suffix: Any) -> bool:
-    return bool(value[len(value) - len(suffix) :] == suffix)
-
-
-def _range(*arguments: Decimal) -> tuple[Decimal, ...]:
-    numbers = [_integer(a) for a in arguments]
-    if range_length(*numbers) > LIMITS.range_items:
-        raise Unexpected  # the interpreter's $range refuses it with the limit's message
-    return tuple(Decimal(number) for number in range(*numbers))
-
-
-def _split(string: str, separator: str | None = None, limit: Decimal | None = None) -> tuple[str, ...]:
-    return tuple(string.split(sep=separator, maxsplit=-1 if limit is None else _natural(limit)))
-
-
-def _as_float(value: float) -> Decimal:
-    """A Python float result (``total_seconds``, ``to_epoch``) as rule-engine coerces it."""
-    return Decimal(repr(value))
-
-
-def _regex_matcher(method: str, negate: bool) -> Callable[[str, str], bool]:
-    """``=~`` and friends with a pattern computed at run time, matched by RE2 as the interpreter does."""
-
-    def matches(value: str, pattern: str) -> bool:
-        found = getattr(compile_regex(pattern), method)(value) is not None
-        return found is not negate
-
-    return matches
 
 
 # --------------------------------------------------------------------------
@@ -672,7 +356,7 @@ class _Generator:
                 return self.unless_null(target, node.safe, lambda: self.numeric_read(read, declared))
         elif kind in (re_ast.AddExpression, re_ast.SubtractExpression) and self.numeric(node.result_type):
             method = self.decimal.add if node.type == "add" else self.decimal.subtract
-            helper = _int_arithmetic(method, operator.add if node.type == "add" else operator.sub)
+            helper = rt.int_arithmetic(method, operator.add if node.type == "add" else operator.sub)
             return _call(self.ref(helper), self.number(node.left), self.number(node.right))
         elif kind is re_ast.CoalesceExpression and self.numeric(node.result_type):
             return self.coalesce(node, self.number)
@@ -701,7 +385,7 @@ class _Generator:
             ops=[ast.Is()],
             comparators=[self.ref(int)],
         )
-        load = loader(dtype, self.zone)
+        load = rt.loader(dtype, self.zone)
         assert load is not None
         return ast.IfExp(test=is_int, body=held, orelse=_call(self.ref(load), held))
 
@@ -739,7 +423,7 @@ class _Generator:
         if node.result_type == DataType.UNDEFINED:
             raise NotCompilable("untyped symbol")
         read = self.read_fact(node.name)
-        load = loader(node.result_type, self.zone)
+        load = rt.loader(node.result_type, self.zone)
         return read if load is None else _call(self.ref(load), read)
 
     def read_fact(self, name: str) -> ast.expr:
@@ -751,7 +435,7 @@ class _Generator:
     def builtin_symbol(self, node: Any) -> ast.expr:
         name = node.name
         if name in self.access.builtins:
-            load = loader(node.result_type, self.zone)
+            load = rt.loader(node.result_type, self.zone)
             assert load is not None
             return _call(self.ref(load), _call(self.ref(self.access.builtins[name]), _name("facts")))
         if name in ("e", "pi"):
@@ -783,7 +467,7 @@ class _Generator:
             target = self.hold(self.value(node.object))
             read = _call(self.ref(accessor), target, ast.Constant(node.name))
         declared = re_ast.base._resolve_type(object_type.attributes[node.name], self.context)
-        load = loader(declared, self.zone)
+        load = rt.loader(declared, self.zone)
         return self.unless_null(
             target, node.safe, lambda: read if load is None else _call(self.ref(load), read)
         )
@@ -808,7 +492,7 @@ class _Generator:
             if name == "to_flt":
                 return target
             if name == "to_int":
-                return _call(self.ref(_to_int), target)
+                return _call(self.ref(rt.to_int), target)
             if name == "to_str":
                 return _call(self.ref(str), target)
             if name == "is_nan":
@@ -819,7 +503,7 @@ class _Generator:
             if name == "millisecond":
                 micro = ast.Attribute(value=target, attr="microsecond", ctx=ast.Load())
                 return _call(
-                    self.ref(_as_float), ast.BinOp(left=micro, op=ast.Div(), right=ast.Constant(1000))
+                    self.ref(rt.as_float), ast.BinOp(left=micro, op=ast.Div(), right=ast.Constant(1000))
                 )
             if name == "date":
                 zero = ast.Constant(0)
@@ -831,16 +515,16 @@ class _Generator:
                     microsecond=zero,
                 )
             if name == "weekday":
-                return _call(self.ref(_weekday), target)
+                return _call(self.ref(rt.weekday), target)
             if name == "zone_name":
-                return _call(self.ref(_zone_name), target)
+                return _call(self.ref(rt.zone_name), target)
             if name == "to_epoch":
-                return _call(self.ref(_as_float), _method(target, "timestamp"))
+                return _call(self.ref(rt.as_float), _method(target, "timestamp"))
         if _is(base, DataType.TIMEDELTA):
             if name in ("days", "seconds", "microseconds"):
                 return _call(decimal_, ast.Attribute(value=target, attr=name, ctx=ast.Load()))
             if name == "total_seconds":
-                return _call(self.ref(_as_float), _method(target, "total_seconds"))
+                return _call(self.ref(rt.as_float), _method(target, "total_seconds"))
         if DataType.is_type(base, DataType.ARRAY) or DataType.is_type(base, DataType.SET):
             if name == "to_ary":
                 return _call(self.ref(tuple), target)
@@ -868,7 +552,7 @@ class _Generator:
         def read() -> ast.expr:
             key = self.value(node.item)
             if sequence:
-                return _call(self.ref(_item_safe if node.safe else _item), container, key)
+                return _call(self.ref(rt.item_safe if node.safe else rt.item), container, key)
             if node.safe:
                 return _method(container, "get", key)
             return ast.Subscript(value=container, slice=key, ctx=ast.Load())
@@ -886,7 +570,7 @@ class _Generator:
         return self.unless_null(
             container,
             _may_be_null(node.container.result_type),
-            lambda: _call(self.ref(_slice), container, self.value(node.start), self.value(node.stop)),
+            lambda: _call(self.ref(rt.slice_of), container, self.value(node.start), self.value(node.stop)),
         )
 
     # -- operators ------------------------------------------------------------
@@ -935,7 +619,7 @@ class _Generator:
         if node.left.result_type != DataType.FLOAT or node.right.result_type != DataType.FLOAT:
             raise NotCompilable("untyped arithmetic")
         method = (
-            _finite_power(self.decimal)
+            rt.finite_power(self.decimal)
             if node.type == "pow"
             else getattr(self.decimal, _DECIMAL_METHODS[node.type])
         )
@@ -945,7 +629,7 @@ class _Generator:
         left_type, right_type = node.left.result_type, node.right.result_type
         left, right = self.value(node.left), self.value(node.right)
         if left_type == DataType.FLOAT and right_type == DataType.FLOAT:
-            return _call(self.ref(_bitwise(_BITWISE_OPS[node.type])), left, right)
+            return _call(self.ref(rt.bitwise(_BITWISE_OPS[node.type])), left, right)
         if DataType.is_type(left_type, DataType.SET) and DataType.is_type(right_type, DataType.SET):
             return ast.BinOp(left=left, op=_SET_OPS[node.type](), right=right)
         raise NotCompilable(f"bitwise {node.type} of {left_type.name}")
@@ -965,7 +649,7 @@ class _Generator:
         arrays = DataType.is_type(left_base, DataType.ARRAY) and DataType.is_type(right_base, DataType.ARRAY)
         if same_scalar or arrays:  # both sides the same Python type, or null
             return ast.Compare(left=left, ops=[_COMPARE[node.type]()], comparators=[right])
-        helper = _same_type_equal if equal else _same_type_unequal
+        helper = rt.same_type_equal if equal else rt.same_type_unequal
         return _call(self.ref(helper), left, right)
 
     def ordering(self, node: Any) -> ast.expr:
@@ -977,7 +661,7 @@ class _Generator:
         if left_type == right_type and _is(left_type, *_ORDERABLE):
             return ast.Compare(left=left, ops=[_COMPARE[node.type]()], comparators=[right])
         if DataType.is_type(left_type, DataType.ARRAY) and DataType.is_type(right_type, DataType.ARRAY):
-            return _call(self.ref(_ordered), self.ref(_ORDER_OPS[node.type]), left, right)
+            return _call(self.ref(rt.ordered), self.ref(_ORDER_OPS[node.type]), left, right)
         raise NotCompilable(f"ordering of {left_type.name} and {right_type.name}")
 
     def regex(self, node: Any) -> ast.expr:
@@ -995,7 +679,7 @@ class _Generator:
             return found
         if node.right.result_type != DataType.STRING:
             raise NotCompilable("regex pattern that may be null")
-        matcher = _regex_matcher(method, negate)
+        matcher = rt.regex_matcher(method, negate)
         return _call(self.ref(matcher), left, self.value(node.right))
 
     def contains(self, node: Any) -> ast.expr:
@@ -1012,7 +696,7 @@ class _Generator:
         if _is(container_type, DataType.STRING):
             if node.member.result_type == DataType.STRING:
                 return ast.Compare(left=member, ops=[ast.In()], comparators=[container])
-            return _call(self.ref(_string_contains), member, container)
+            return _call(self.ref(rt.string_contains), member, container)
         if any(
             DataType.is_type(container_type, kind)
             for kind in (DataType.ARRAY, DataType.SET, DataType.MAPPING)
@@ -1103,7 +787,7 @@ class _Generator:
             if function.safe or not (_is(base, DataType.STRING) or DataType.is_type(base, DataType.ARRAY)):
                 raise NotCompilable(f"{function.name} of {base.name}")
             return _call(
-                self.ref(_starts_with if function.name == "starts_with" else _ends_with),
+                self.ref(rt.starts_with if function.name == "starts_with" else rt.ends_with),
                 self.value(function.object),
                 *[self.value(argument) for argument in node.arguments],
             )
@@ -1121,15 +805,15 @@ class _Generator:
         if name in ("min", "max") and builtin is {"min": min, "max": max}[name] and given == [numbers]:
             return builtin  # empty arrays raise, as in rule-engine
         if name == "sum" and builtin is sum and given == [numbers]:
-            return _sum(self.decimal)
+            return rt.decimal_sum(self.decimal)
         arrays = len(given) == 1 and DataType.is_type(given[0], DataType.ARRAY)
         if name in ("any", "all") and builtin is {"any": any, "all": all}[name] and arrays:
             return builtin
         if name == "range" and builtin is bounded_range and all(t == DataType.FLOAT for t in given):
-            return _range
+            return rt.decimal_range
         split_types = [DataType.STRING, DataType.STRING, DataType.FLOAT][: len(given)]
         if name == "split" and builtin is re_builtins._builtins_split and given == split_types:
-            return _split
+            return rt.split
         if given == [DataType.STRING]:
             if name == "parse_timedelta" and builtin is re_parse.parse_timedelta:
                 return re_parse.parse_timedelta  # type: ignore[no-any-return]
