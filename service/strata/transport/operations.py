@@ -1,4 +1,7 @@
-"""One function per RPC, wire message in and wire message out, shared by both transports.
+"""One handler per RPC, wire message in and wire message out, shared by both transports.
+
+The four one-kind RPCs (``ClassifyLifecycle``...) are one handler over a table,
+``SINGLE_KIND``, as their use cases are one method over a table in ``DecisionService``.
 
 The gRPC servicers and the REST routes are loops over ``ROUTES`` that call
 ``Operations.authorize`` with the caller's credentials, then
@@ -200,6 +203,14 @@ ROUTES: tuple[Route, ...] = (
 )  # fmt: skip
 
 
+#: The RPCs that ask one kind's question, the kind each asks and what puts its answer on the wire.
+SINGLE_KIND: dict[str, tuple[str, Callable[[Any], convert.DecisionMessage]]] = {
+    "ClassifyLifecycle": ("lifecycle", convert.lifecycle_to_proto),
+    "AssignSegment": ("segment", convert.segment_to_proto),
+    "EvaluateIncentive": ("incentive", convert.incentive_to_proto),
+    "RecommendIntervention": ("intervention", convert.intervention_to_proto),
+}
+
 Handler = Callable[[Any, Context], Message]
 JsonHandler = Callable[[Any, Context], dict[str, Any]]
 
@@ -242,10 +253,9 @@ class Operations:
             if route.service == REGISTRY_SERVICE
         }
         self._by_rpc |= {
-            "ClassifyLifecycle": self.classify_lifecycle,
-            "AssignSegment": self.assign_segment,
-            "EvaluateIncentive": self.evaluate_incentive,
-            "RecommendIntervention": self.recommend_intervention,
+            rpc: partial(self.decide_kind, kind, to_proto) for rpc, (kind, to_proto) in SINGLE_KIND.items()
+        }
+        self._by_rpc |= {
             "Decide": self.decide,
             "DecideBatch": self.decide_batch,
             "UpsertProfile": self.upsert_profile,
@@ -290,35 +300,18 @@ class Operations:
 
         return timed
 
-    def classify_lifecycle(
-        self, request: pb.ClassifyLifecycleRequest, context: Context
-    ) -> pb.LifecycleDecision:
-        answer = self.decisions.classify_lifecycle(
-            convert.decision_request(request), context.deadline, context.request_id
+    def decide_kind(
+        self,
+        kind: str,
+        to_proto: Callable[[Any], convert.DecisionMessage],
+        request: convert.SingleRequest,
+        context: Context,
+    ) -> Message:
+        """A one-kind RPC (see ``SINGLE_KIND``): ``kind``'s decision as ``to_proto`` puts it on the wire."""
+        answer = self.decisions.decide_kind(
+            kind, convert.decision_request(request), context.deadline, context.request_id
         )
-        return convert.versioned(convert.lifecycle_to_proto(answer.decision), answer)
-
-    def assign_segment(self, request: pb.AssignSegmentRequest, context: Context) -> pb.SegmentDecision:
-        answer = self.decisions.assign_segment(
-            convert.decision_request(request), context.deadline, context.request_id
-        )
-        return convert.versioned(convert.segment_to_proto(answer.decision), answer)
-
-    def evaluate_incentive(
-        self, request: pb.EvaluateIncentiveRequest, context: Context
-    ) -> pb.IncentiveDecision:
-        answer = self.decisions.evaluate_incentive(
-            convert.decision_request(request), context.deadline, context.request_id
-        )
-        return convert.versioned(convert.incentive_to_proto(answer.decision), answer)
-
-    def recommend_intervention(
-        self, request: pb.RecommendInterventionRequest, context: Context
-    ) -> pb.InterventionDecision:
-        answer = self.decisions.recommend_intervention(
-            convert.decision_request(request), context.deadline, context.request_id
-        )
-        return convert.versioned(convert.intervention_to_proto(answer.decision), answer)
+        return convert.versioned(to_proto(answer.decision), answer)
 
     def decide(self, request: pb.DecideRequest, context: Context) -> pb.DecideResponse:
         return convert.decide_response(
