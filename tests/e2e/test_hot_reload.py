@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from strata.access.store import TokenStore
 from strata.access.tokens import Tokens
 from strata.store import make_engine
 from tests.conftest import RULES_DIR
+from tests.load import LoadThreads
 from tests.postgres import PostgresServer
 from tests.replica import Replica, start_replica
 
@@ -46,12 +46,12 @@ class Load:
     answers: dict[str, list[tuple[float, int]]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     calls: int = 0
-    _stop: threading.Event = field(default_factory=threading.Event)
+    threads: LoadThreads = field(default_factory=LoadThreads)
 
     def _loop(self, name: str, client: StrataClient) -> None:
         answers = self.answers.setdefault(name, [])
         with client:
-            while not self._stop.is_set():
+            while self.threads.running:
                 try:
                     version = client.classify_lifecycle(profile=PROFILE).version
                 except Exception as exc:
@@ -64,18 +64,11 @@ class Load:
             "rest": StrataClient.rest(self.replica.url, timeout=5, retries=0),
             "grpc": StrataClient.grpc(f"127.0.0.1:{self.replica.grpc_port}", timeout=5, retries=0),
         }
-        self._threads = [
-            threading.Thread(target=self._loop, args=(name, client), daemon=True)
-            for name, client in clients.items()
-        ]
-        for thread in self._threads:
-            thread.start()
+        self.threads.start(self._loop, clients.items())
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(10)
+        self.threads.stop(10)
 
     def first_answer(self, version: int, timeout: float) -> float:
         """When every load thread has been answered by ``version`` (the latest first such answer)."""

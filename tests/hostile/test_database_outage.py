@@ -18,7 +18,6 @@ process; the callers use REST and gRPC. What must hold:
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from strata.engine.schema import parse_datetime
 from strata.transport.convert import decision_to_proto, message_to_json
 from tests.e2e.conftest import Clients, Outcome
 from tests.fakes import AS_OF, PROFILES, default_rules
+from tests.load import LoadThreads
 from tests.postgres import Cluster, PostgresServer, PostgresUnavailable, private_cluster
 from tests.replica import Replica, start_replica
 
@@ -83,31 +83,25 @@ class LoadLoop:
 
     replica: Replica
     outcomes: dict[tuple[str, str], list[Outcome]] = field(default_factory=dict)
-    _stop: threading.Event = field(default_factory=threading.Event)
+    threads: LoadThreads = field(default_factory=LoadThreads)
 
     def _loop(self, transport: str, kind: str) -> None:
         clients = _clients(self.replica)
         send: Callable[[str, dict[str, Any]], Outcome] = getattr(clients, transport)
         outcomes = self.outcomes.setdefault((transport, kind), [])
-        while not self._stop.is_set():
+        while self.threads.running:
             outcomes.append(send("ClassifyLifecycle", REQUESTS[kind]))
             time.sleep(0.005)
         clients.channel.close()
 
     def __enter__(self) -> LoadLoop:
-        self._threads = [
-            threading.Thread(target=self._loop, args=(transport, kind), daemon=True)
-            for transport in ("rest", "grpc")
-            for kind in REQUESTS
-        ]
-        for thread in self._threads:
-            thread.start()
+        self.threads.start(
+            self._loop, [(transport, kind) for transport in ("rest", "grpc") for kind in REQUESTS]
+        )
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(30)
+        self.threads.stop()
 
     def codes(self, kind: str) -> set[str]:
         return {o.code for (_, k), outcomes in self.outcomes.items() if k == kind for o in outcomes}

@@ -39,6 +39,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.e2e.conftest import ROUTE_BY_RPC, Clients
 from tests.fakes import AS_OF, PROFILES
+from tests.load import LoadThreads
 from tests.replica import Replica, start_replica
 
 ACCEPT_WINDOW = 0.05
@@ -70,7 +71,7 @@ class Load:
     replica: Replica
     calls: list[Call] = field(default_factory=list)
     signalled: float | None = None
-    _stop: threading.Event = field(default_factory=threading.Event)
+    threads: LoadThreads = field(default_factory=LoadThreads)
 
     def _call(self, clients: Clients, transport: str) -> tuple[str, dict[str, Any] | None]:
         try:
@@ -89,7 +90,7 @@ class Load:
 
     def _loop(self, transport: str) -> None:
         clients = Clients(self.replica.url, grpc.insecure_channel(f"127.0.0.1:{self.replica.grpc_port}"))
-        while not self._stop.is_set():
+        while self.threads.running:
             started = time.monotonic()
             outcome, body = self._call(clients, transport)
             self.calls.append(Call(transport, started, time.monotonic(), outcome, body))
@@ -98,17 +99,7 @@ class Load:
         clients.channel.close()
 
     def start(self, rest: int, grpc_: int) -> None:
-        self._threads = [
-            threading.Thread(target=self._loop, args=(transport,), daemon=True)
-            for transport in ["rest"] * rest + ["grpc"] * grpc_
-        ]
-        for thread in self._threads:
-            thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(30)
+        self.threads.start(self._loop, [(transport,) for transport in ["rest"] * rest + ["grpc"] * grpc_])
 
     def answered(self, count: int) -> bool:
         return sum(call.outcome == "ok" for call in self.calls) >= count
@@ -153,7 +144,7 @@ def test_sigterm_under_load_fails_no_call_in_flight(replica: Replica) -> None:
     load.signalled = time.monotonic()
     replica.process.terminate()
     assert replica.process.wait(30) == 0, replica.log.read_text()
-    load.stop()
+    load.threads.stop()
 
     signalled = load.signalled
     before = [call for call in load.calls if call.started < signalled - ACCEPT_WINDOW]
