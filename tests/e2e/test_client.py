@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 
 import pytest
 from google.protobuf import json_format
-from strata_client import EXPLAIN_NONE, EXPLAIN_RULES, StrataClient, StrataError
+from strata_client import EXPLAIN_NONE, EXPLAIN_RULES, Reply, StrataClient, StrataError
 
 from tests.e2e.conftest import Clients, Servers
 
@@ -71,6 +72,36 @@ def test_errors_are_strata_errors_with_stable_codes(client: StrataClient) -> Non
     assert any(e.get("field") == "profile.posts_30d" for e in bad.value.errors)
 
 
+def test_a_request_id_is_sent_and_the_servers_is_read_back(client: StrataClient) -> None:
+    reply = Reply()
+    client.classify_lifecycle("u-current", as_of=AS_OF, request_id="checkout-42", reply=reply)
+    assert reply.request_id == "checkout-42"
+    client.decide("u-current", rulesets=["segment"], as_of=AS_OF, reply=reply)
+    assert reply.request_id is not None and re.fullmatch("[0-9a-f]{32}", reply.request_id)  # the server's
+    made_up = reply.request_id
+    client.recommend_intervention("u-new", as_of=AS_OF, reply=reply)
+    assert reply.request_id != made_up  # one per call
+    client.assign_segment("u-current", as_of=AS_OF, request_id="", reply=reply)  # empty: none, as a header
+    assert reply.request_id and re.fullmatch("[0-9a-f]{32}", reply.request_id)
+
+
+def test_a_failed_call_carries_its_request_id(client: StrataClient) -> None:
+    with pytest.raises(StrataError) as given:
+        client.assign_segment("nobody", as_of=AS_OF, request_id="checkout-43")
+    assert (given.value.code, given.value.request_id) == ("not_found", "checkout-43")
+    with pytest.raises(StrataError) as made_up:
+        client.evaluate_incentive("sign_in", "nobody", as_of=AS_OF)
+    assert made_up.value.request_id is not None and re.fullmatch("[0-9a-f]{32}", made_up.value.request_id)
+
+
+@pytest.mark.parametrize("bad", ["has space", "a\nb", "é", "x" * 129])
+def test_a_request_id_the_server_would_refuse_is_refused_as_it_would(client: StrataClient, bad: str) -> None:
+    with pytest.raises(StrataError) as caught:
+        client.classify_lifecycle("u-current", as_of=AS_OF, request_id=bad)
+    assert caught.value.code == "invalid_argument"
+    assert [error["field"] for error in caught.value.errors] == ["x-request-id"]
+
+
 def test_both_backends_give_the_same_decision(servers: Servers, clients: Clients) -> None:
     rest = StrataClient.rest(f"http://127.0.0.1:{servers.http_port}")
     grpc = StrataClient.grpc(f"127.0.0.1:{servers.grpc_port}")
@@ -84,5 +115,6 @@ def test_both_backends_give_the_same_decision(servers: Servers, clients: Clients
 def test_unreachable_server_is_transient_and_retried() -> None:
     client = StrataClient.rest("http://127.0.0.1:9", timeout=0.5, retries=1)
     with pytest.raises(StrataError) as caught:
-        client.classify_lifecycle("u")
+        client.classify_lifecycle("u", request_id="never-answered")
     assert caught.value.code == "unavailable" and caught.value.transient
+    assert caught.value.request_id == "never-answered"  # no server answered: the one sent

@@ -7,9 +7,11 @@
 
 Results are the protobuf messages of the contract (typed, with stubs) whichever
 transport carried them; failures are ``StrataError`` with a stable ``code``.
+Request ids: pass ``request_id=`` to any call; pass ``reply=Reply()`` to read the
+one the server answered with (on failures: ``StrataError.request_id``).
 """
 
-from strata_client._client import StrataClient
+from strata_client._client import Reply, StrataClient
 from strata_client._errors import StrataError
 from strata_client._pb.decision_pb2 import (
     EXPLAIN_FULL,
@@ -30,6 +32,7 @@ __all__ = [
     "IncentiveDecision",
     "InterventionDecision",
     "LifecycleDecision",
+    "Reply",
     "SegmentDecision",
     "StrataClient",
     "StrataError",
