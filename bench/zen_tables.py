@@ -24,9 +24,14 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import zen
+try:
+    import zen
+except ImportError:  # the bench runs without zen-engine: FACTS still serve the other sides
+    zen = None
 
 Answer = Callable[[Mapping[str, Any], Any, dt.datetime], dict[str, Any]]
+RulesOnly = Callable[[Mapping[str, Any], dict[str, Any], dt.datetime], dict[str, Any]]
+"""An answer from a parsed profile, the facts its rules read (already derived) and the instant."""
 Rule = tuple[Sequence[str], Sequence[str]]  # (input cells, output cells)
 
 
@@ -304,44 +309,57 @@ def rfm_facts(profile: Mapping[str, Any], as_of: dt.datetime) -> dict[str, Any]:
     }
 
 
-def sides() -> dict[str, Answer]:
-    """Per ruleset, a function giving zen-engine's answer for a parsed profile (as the floors do)."""
+def intervention_facts(profile: Mapping[str, Any], as_of: dt.datetime) -> dict[str, Any]:
+    return {
+        **journey_facts(profile, as_of),
+        **pyramid_facts(profile),
+        "profile_fields_completed": profile["profile_fields_completed"],
+        "following_count": profile["following_count"],
+        "tags": list(profile["tags"]),
+    }
+
+
+FACTS: dict[str, Callable[[Mapping[str, Any], dt.datetime], dict[str, Any]]] = {
+    "lifecycle.journey": journey_facts,
+    "lifecycle.duolingo": duolingo_facts,
+    "segment.pyramid": lambda profile, as_of: pyramid_facts(profile),
+    "segment.rfm": rfm_facts,
+    "intervention.default": intervention_facts,
+}
+"""Per ruleset, the facts its table reads, computed in Python: what a caller must derive first."""
+
+
+def tables() -> dict[str, RulesOnly]:
+    """Per ruleset, zen-engine's answer for a parsed profile whose facts (``FACTS``) are known."""
     engine = zen.ZenEngine({"loader": {"type": "static", "content": GRAPHS}})
 
     def evaluate(name: str, facts: dict[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = engine.evaluate(name, facts)["result"]
         return result
 
-    def journey(profile: Mapping[str, Any], event: Any, as_of: dt.datetime) -> dict[str, Any]:
-        return {"stage": evaluate("lifecycle.journey", journey_facts(profile, as_of))["stage"]}
+    def journey(profile: Mapping[str, Any], facts: dict[str, Any], as_of: dt.datetime) -> dict[str, Any]:
+        return {"stage": evaluate("lifecycle.journey", facts)["stage"]}
 
-    def duolingo(profile: Mapping[str, Any], event: Any, as_of: dt.datetime) -> dict[str, Any]:
-        return {"stage": evaluate("lifecycle.duolingo", duolingo_facts(profile, as_of))["stage"]}
+    def duolingo(profile: Mapping[str, Any], facts: dict[str, Any], as_of: dt.datetime) -> dict[str, Any]:
+        return {"stage": evaluate("lifecycle.duolingo", facts)["stage"]}
 
-    def pyramid(profile: Mapping[str, Any], event: Any, as_of: dt.datetime) -> dict[str, Any]:
-        result = evaluate("segment.pyramid", pyramid_facts(profile))
+    def pyramid(profile: Mapping[str, Any], facts: dict[str, Any], as_of: dt.datetime) -> dict[str, Any]:
+        result = evaluate("segment.pyramid", facts)
         return {
             "segment": result["segment"],
             "scores": {},
             "tags": tuple(hit["tag"] for hit in result["tags"]),
         }
 
-    def rfm(profile: Mapping[str, Any], event: Any, as_of: dt.datetime) -> dict[str, Any]:
-        result = evaluate("segment.rfm", rfm_facts(profile, as_of))
+    def rfm(profile: Mapping[str, Any], facts: dict[str, Any], as_of: dt.datetime) -> dict[str, Any]:
+        result = evaluate("segment.rfm", facts)
         return {
             "segment": result["segment"],
             "scores": {"r": result["r"], "f": result["f"], "m": result["m"]},
             "tags": tuple(hit["tag"] for hit in result["tags"]),
         }
 
-    def intervention(profile: Mapping[str, Any], event: Any, as_of: dt.datetime) -> dict[str, Any]:
-        facts = {
-            **journey_facts(profile, as_of),
-            **pyramid_facts(profile),
-            "profile_fields_completed": profile["profile_fields_completed"],
-            "following_count": profile["following_count"],
-            "tags": list(profile["tags"]),
-        }
+    def intervention(profile: Mapping[str, Any], facts: dict[str, Any], as_of: dt.datetime) -> dict[str, Any]:
         result = evaluate("intervention.default", facts)
         last_sent = profile["last_sent"]
         ready = [
@@ -364,3 +382,17 @@ def sides() -> dict[str, Answer]:
         "segment.rfm": rfm,
         "intervention.default": intervention,
     }
+
+
+def full_path(facts: Callable[[Mapping[str, Any], dt.datetime], dict[str, Any]], decide: RulesOnly) -> Answer:
+    """Derive the facts, then decide: a caller's whole path from a parsed profile."""
+
+    def answer(profile: Mapping[str, Any], event: Any, as_of: dt.datetime) -> dict[str, Any]:
+        return decide(profile, facts(profile, as_of), as_of)
+
+    return answer
+
+
+def sides() -> dict[str, Answer]:
+    """Per ruleset, a function giving zen-engine's answer for a parsed profile (as the floors do)."""
+    return {name: full_path(FACTS[name], decide) for name, decide in tables().items()}
