@@ -22,9 +22,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from strata.engine import compiler
-from strata.engine.expressions import DataType, Expression, ExpressionError, object_type
+from strata.engine.expressions import DataType, Expression, ExpressionError, compile_condition, object_type
 from strata.engine.facts import Clock, Facts
-from strata.engine.ruleset import CompiledRuleset, Compiler
+from strata.engine.ruleset import Chain, Choice, CompiledRuleset, Compiler
 from strata.errors import StrataError
 from strata.rulefiles.loader import load_paths
 from tests.conftest import RULES_DIR
@@ -55,7 +55,7 @@ def expressions_of(value: Any) -> Iterator[Expression]:
     elif dataclasses.is_dataclass(value) and not isinstance(value, type):
         for item in vars(value).values():
             yield from expressions_of(item)
-    elif isinstance(value, (list, tuple)):
+    elif isinstance(value, (list, tuple, Chain)):  # a Chain: a ruleset's rules of one kind
         for item in value:
             yield from expressions_of(item)
     elif isinstance(value, dict):
@@ -262,6 +262,48 @@ def test_names_the_generated_code_uses_are_just_fact_names() -> None:
     compiled, reference = both("facts + values + k0 + t1 + [facts * 2 for facts in xs][1]", GOOD)
     assert compiled == reference == (Decimal, "Decimal('15.0')")
     assert both("profile + s", GOOD)[0] == (str, "'pab'")
+
+
+def chain_answers(chain: Chain[int], facts: Facts) -> tuple[Any, Any]:
+    """(first match, all matches) of a chain, each its rule ids or the error it raised."""
+    answers: list[Any] = []
+    for match in (lambda: chain.first(facts), lambda: chain.all(facts)):
+        try:
+            found = match()
+        except StrataError as exc:
+            answers.append((exc.message, exc.problems))
+        else:
+            answers.append(found[0].id if isinstance(found, tuple) else [c.id for c, _ in found or ()])
+    return answers[0], answers[1]
+
+
+def test_a_chain_hands_each_failing_condition_alone_to_the_interpreter() -> None:
+    """One function evaluates a ruleset's conditions (``Chain``); each one that fails at run time,
+    or is not compiled, is decided by the interpreter, and the others stay compiled. Compiled code
+    reads a condition's facts before evaluating it: ``missing_fact`` fails there, where rule-engine
+    never reads it (the interpreter decides: false); the next condition reuses the unassigned local
+    only behind the same short-circuit, so it stays compiled."""
+    types = {**TYPES, "missing_fact": DataType.FLOAT, "result": DataType.FLOAT, "f0": DataType.FLOAT}
+    texts = [
+        "n == 3 and missing_fact > 1",  # compiled code reads missing_fact first; rule-engine never does
+        "n == 2 or missing_fact > 1",
+        "{'a': n}['a'] == 2",  # not compiled
+        "result + f0 == 3",  # names the generated code uses for itself are plain fact names here
+        "n / (n - 2) > 1",  # division by zero
+        "n == 2",
+    ]
+    choices = [Choice(f"r{i}", compile_condition(text, types), i, "why") for i, text in enumerate(texts)]
+    chain = Chain("test.chain", choices)
+    assert chain._first is not None and not choices[2].when.compiled
+    facts = Facts({}, CLOCK, {**GOOD, "result": 1, "f0": 2}, skip_facts=True)  # hits read no missing_fact
+    reruns = compiler.counts["reruns"]
+    compiled = chain_answers(chain, facts)
+    assert compiler.counts["reruns"] - reruns == 1 + 2  # rule 0; rules 0 and 4
+    with interpreted():
+        reference = chain_answers(chain, facts)
+    assert compiled == reference
+    assert compiled[0] == "r1"
+    assert compiled[1][1][0].rule == "r4" and "division by zero" in compiled[1][1][0].message
 
 
 def test_text_in_a_rule_stays_data() -> None:

@@ -192,10 +192,8 @@ class _Generator:
     """
 
     def __init__(self, context: Any, access: FactsAccess) -> None:
-        self.context = context
         self.access = access
-        self.decimal = context.decimal_context.copy()  # private: its flags are nobody's business
-        self.zone: dt.tzinfo = context.default_timezone
+        self.use(context)
         self.block: list[ast.stmt] = []
         self.injected: dict[int, str] = {}
         self.values: list[Any] = []
@@ -204,6 +202,9 @@ class _Generator:
         self.scopes: dict[str, str] = {}  # comprehension variable -> Python local
         self.facts_type = self.ref(access.type)
         self.reads: set[str] = set()  # which of the facts' attributes the function reads
+        #: In a chain: each fact read so far -> the local holding it, assigned in ``prologue``.
+        self.hoisted: dict[str, str] | None = None
+        self.prologue: list[ast.stmt] = []
 
     # -- plumbing ---------------------------------------------------------
 
@@ -274,7 +275,7 @@ class _Generator:
     # -- entry points -----------------------------------------------------
 
     def function(self, statement: Any) -> Function:
-        facts = ast.Name(id="facts", ctx=ast.Load())
+        facts = _name("facts")
         guard = ast.If(
             test=ast.Compare(
                 left=ast.Attribute(value=facts, attr="__class__", ctx=ast.Load()),
@@ -285,11 +286,81 @@ class _Generator:
             orelse=[],
         )
         result = self.value(statement.expression)
-        prologue: list[ast.stmt] = [guard]
-        for local, attribute in (("values", self.access.values), ("profile", self.access.profile)):
-            if local in self.reads:
-                prologue.append(_assign(local, ast.Attribute(value=facts, attr=attribute, ctx=ast.Load())))
-        body = [*prologue, *self.block, ast.Return(value=result)]
+        return self.build([guard, *self.locals(), *self.block, ast.Return(value=result)])
+
+    def chain(self, rules: list[Any | None], first: bool, retry: Function, not_boolean: Function) -> Function:
+        """One function for a list of conditions evaluated in order: it returns the index of the
+        first that holds (-1 if none) when ``first``, else the list of the indices of all that hold.
+
+        Each condition is the code ``function`` would generate for it, in a ``try`` of its own, so
+        that any exception hands that condition (and only it) to ``retry(index, facts, exc)``, as
+        ``Expression.test`` would; a condition that is None (not compiled) goes there directly,
+        with None. ``not_boolean(index, result)`` raises for a result that is not a boolean. Each
+        fact is read once into a local, in the prologue of the first condition that reads it, and
+        later conditions reuse it: reading is pure, so reading early changes no answer, and a read
+        that fails fails inside a ``try`` (a later condition reading the unassigned local fails
+        too, and is retried: the interpreter decides, as everywhere in compiled code).
+        The caller guarantees ``facts`` is of the access's type.
+        """
+        self.hoisted = {}
+        found = _name("found")
+        retry_ref, not_boolean_ref = self.ref(retry), self.ref(not_boolean)
+        body: list[ast.stmt] = [] if first else [_assign("found", ast.List(elts=[], ctx=ast.Load()))]
+        for index, rule in enumerate(rules):
+            retried = _call(retry_ref, ast.Constant(index), _name("facts"), _name("exc"))
+            if rule is None:
+                retried.args[2] = ast.Constant(None)
+                body.append(_assign("result", retried))
+            else:
+                self.use(rule.context)
+                self.block, self.prologue = [], []
+                value = self.value(rule.statement.expression)
+                handler = ast.ExceptHandler(
+                    type=self.ref(Exception), name="exc", body=[_assign("result", retried)]
+                )
+                attempt = [*self.prologue, *self.block, _assign("result", value)]
+                body.append(ast.Try(body=attempt, handlers=[handler], orelse=[], finalbody=[]))
+            matched: ast.stmt = (
+                ast.Return(value=ast.Constant(index))
+                if first
+                else ast.Expr(value=_method(found, "append", ast.Constant(index)))
+            )
+            result = _name("result")
+            body.append(
+                ast.If(
+                    test=ast.Compare(left=result, ops=[ast.Is()], comparators=[ast.Constant(True)]),
+                    body=[matched],
+                    orelse=[
+                        ast.If(
+                            test=ast.Compare(
+                                left=result, ops=[ast.IsNot()], comparators=[ast.Constant(False)]
+                            ),
+                            body=[ast.Expr(value=_call(not_boolean_ref, ast.Constant(index), result))],
+                            orelse=[],
+                        )
+                    ],
+                )
+            )
+        body.append(ast.Return(value=ast.Constant(-1) if first else found))
+        return self.build([*self.locals(), *body])
+
+    def use(self, context: Any) -> None:
+        """Generate code for an expression parsed in ``context`` (its decimal context and zone)."""
+        self.context = context
+        self.decimal = context.decimal_context.copy()  # private: its flags are nobody's business
+        self.zone: dt.tzinfo = context.default_timezone
+
+    def locals(self) -> list[ast.stmt]:
+        """``values`` and ``profile``, the facts' attributes the code reads, as locals."""
+        facts = _name("facts")
+        return [
+            _assign(local, ast.Attribute(value=facts, attr=attribute, ctx=ast.Load()))
+            for local, attribute in (("values", self.access.values), ("profile", self.access.profile))
+            if local in self.reads
+        ]
+
+    def build(self, body: list[ast.stmt]) -> Function:
+        """The function ``f(facts)`` running ``body``, its injected values in closure cells."""
         arguments = ast.arguments(
             posonlyargs=[], args=[ast.arg(arg="facts")], kwonlyargs=[], kw_defaults=[], defaults=[]
         )
@@ -430,7 +501,13 @@ class _Generator:
         """The fact's value as the facts hold it: ``profile["name"]`` or ``values["name"]``."""
         local = "profile" if name in self.access.profile_names else "values"
         self.reads.add(local)
-        return ast.Subscript(value=_name(local), slice=ast.Constant(name), ctx=ast.Load())
+        read = ast.Subscript(value=_name(local), slice=ast.Constant(name), ctx=ast.Load())
+        if self.hoisted is None:
+            return read
+        if name not in self.hoisted:
+            self.hoisted[name] = f"f{len(self.hoisted)}"
+            self.prologue.append(_assign(self.hoisted[name], read))
+        return _name(self.hoisted[name])
 
     def builtin_symbol(self, node: Any) -> ast.expr:
         name = node.name
@@ -866,6 +943,15 @@ def compile_rule(rule: Any, access: FactsAccess) -> Function | None:
         return None
     counts["compiled"] += 1
     return function
+
+
+def compile_chain(
+    rules: list[Any | None], access: FactsAccess, first: bool, retry: Function, not_boolean: Function
+) -> Function:
+    """The rule-engine ``rules`` (each one that ``compile_rule`` compiled, else None; at least
+    one compiled) as one function: see ``_Generator.chain``."""
+    context = next(rule.context for rule in rules if rule is not None)
+    return _Generator(context, access).chain(rules, first, retry, not_boolean)
 
 
 def _compile(rule: Any, access: FactsAccess) -> Function:

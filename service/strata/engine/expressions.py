@@ -111,7 +111,7 @@ def _walk(node: Any) -> Iterator[Any]:
 class Expression:
     """One compiled expression and the names of the facts it reads."""
 
-    __slots__ = ("_compiled", "_rule", "nodes", "reads", "result_type", "sources", "text")
+    __slots__ = ("_compiled", "_rule", "access", "nodes", "reads", "result_type", "sources", "text")
 
     use_compiled: ClassVar[bool] = True
     """False: every evaluation uses the interpreter (tests compare the two paths with it)."""
@@ -164,8 +164,8 @@ class Expression:
         self.sources = tuple((name, name in profile_fields) for name in self.reads)
         """Each fact read, and whether its value is the parsed profile's (read there, it costs less)."""
         self.result_type = self._rule.statement.expression.result_type
-        access = compiler.FactsAccess(Facts, "known", _CLOCK, "profile", profile_fields)
-        self._compiled = compiler.compile_rule(self._rule, access)
+        self.access = compiler.FactsAccess(Facts, "known", _CLOCK, "profile", profile_fields)
+        self._compiled = compiler.compile_rule(self._rule, self.access)
 
     @property
     def compiled(self) -> bool:
@@ -212,13 +212,34 @@ class Expression:
             try:
                 result = compiled(facts)
             except Exception as exc:  # the interpreter decides every failure (see compiler)
-                compiler.count_rerun(exc)
-                result = self.interpret(facts)
+                return self.retest(facts, exc)
         else:
             result = self.interpret(facts)
-        if result is not True and result is not False:
-            raise ExpressionError(f"condition gave {type(result).__name__}, not a boolean")
-        return result
+        return boolean(result)
+
+    def retest(self, facts: Facts, failed: BaseException | None = None) -> bool:
+        """``test`` by the interpreter: after compiled code failed with ``failed`` (counted), or for
+        a condition that is not compiled (None)."""
+        if failed is not None:
+            compiler.count_rerun(failed)
+        return boolean(self.interpret(facts))
+
+    @staticmethod
+    def chain(expressions: list[Expression], first: bool, retry: Any, not_boolean: Any) -> Any:
+        """The conditions ``expressions`` as one compiled function (``compiler.compile_chain``), or
+        None where it would not help: none of them compiled, or they read facts differently."""
+        compiled = [expression._rule if expression.compiled else None for expression in expressions]
+        access = expressions[0].access if expressions else None
+        if not any(compiled) or any(expression.access != access for expression in expressions):
+            return None
+        return compiler.compile_chain(compiled, expressions[0].access, first, retry, not_boolean)
+
+
+def boolean(result: Any) -> bool:
+    """A condition's result, which must be a boolean."""
+    if result is not True and result is not False:
+        raise ExpressionError(f"condition gave {type(result).__name__}, not a boolean")
+    return result
 
 
 def compile_condition(

@@ -9,14 +9,14 @@ the field (``stages.2.when``), and raised together: nothing partial loads.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from rule_engine import types as re_types
 
 from strata.engine.decision import Decision, RuleHit, plain
-from strata.engine.expressions import Expression, ExpressionError
+from strata.engine.expressions import Expression, ExpressionError, boolean
 from strata.engine.facts import DERIVED_FACTS, Clock, Facts, Memo
 from strata.engine.limits import LIMITS
 from strata.engine.schema import ProfileSchema
@@ -159,37 +159,73 @@ class Choice(Generic[T]):
         return read_facts(self.id, self.reason, facts, self.when)
 
 
-def first_match(ruleset: str, choices: list[Choice[T]], facts: Facts) -> tuple[Choice[T], RuleHit] | None:
-    for choice in choices:
+class Chain(Generic[T]):
+    """A ruleset's rules of one kind (stages, segments, tags, actions, badges), in file order.
+
+    Their conditions are also compiled together, at load, into one function per way of matching
+    (``Expression.chain``): a request then makes one call instead of one per rule, and reads each
+    fact once. Each condition keeps its own fallback to the interpreter, and the matches and their
+    explanations are the same as rule by rule (which is how the interpreter path still runs).
+    """
+
+    def __init__(self, ruleset: str, choices: list[Choice[T]]) -> None:
+        self.ruleset = ruleset
+        self.choices = choices
+        conditions = [choice.when for choice in choices]
+        self._first = Expression.chain(conditions, True, self._retry, self._not_boolean)
+        self._all = Expression.chain(conditions, False, self._retry, self._not_boolean)
+
+    def __iter__(self) -> Iterator[Choice[T]]:
+        return iter(self.choices)
+
+    def __len__(self) -> int:
+        return len(self.choices)
+
+    def _retry(self, index: int, facts: Facts, failed: BaseException | None) -> bool:
+        choice = self.choices[index]
         try:
-            matched = choice.when.test(facts)
+            return choice.when.retest(facts, failed)
         except ExpressionError as exc:
-            raise failure(ruleset, choice.id, "when", exc) from None
-        if matched:
-            return choice, choice.hit(facts)
-    return None
+            raise failure(self.ruleset, choice.id, "when", exc) from None
 
-
-def first_match_or_default(
-    ruleset: str, choices: list[Choice[T]], facts: Facts, default: T, default_hit: RuleHit
-) -> tuple[T, RuleHit]:
-    """The first matching rule's result, else the default (explained by ``default_hit``, built at load)."""
-    match = first_match(ruleset, choices, facts)
-    if match:
-        return match[0].result, match[1]
-    return default, default_hit
-
-
-def all_matches(ruleset: str, choices: list[Choice[T]], facts: Facts) -> list[tuple[Choice[T], RuleHit]]:
-    matches = []
-    for choice in choices:
+    def _not_boolean(self, index: int, result: Any) -> None:
         try:
-            matched = choice.when.test(facts)
+            boolean(result)
         except ExpressionError as exc:
-            raise failure(ruleset, choice.id, "when", exc) from None
-        if matched:
-            matches.append((choice, choice.hit(facts)))
-    return matches
+            raise failure(self.ruleset, self.choices[index].id, "when", exc) from None
+
+    def first(self, facts: Facts) -> tuple[Choice[T], RuleHit] | None:
+        """The first rule whose condition holds, and its hit."""
+        if self._first is None or not Expression.use_compiled:
+            for choice in self.choices:
+                if self._test(choice, facts):
+                    return choice, choice.hit(facts)
+            return None
+        index = self._first(facts)
+        if index < 0:
+            return None
+        choice = self.choices[index]
+        return choice, choice.hit(facts)
+
+    def first_or_default(self, facts: Facts, default: T, default_hit: RuleHit) -> tuple[T, RuleHit]:
+        """The first matching rule's result, else the default (explained by ``default_hit``, built at load)."""
+        match = self.first(facts)
+        if match:
+            return match[0].result, match[1]
+        return default, default_hit
+
+    def all(self, facts: Facts) -> list[tuple[Choice[T], RuleHit]]:
+        """Every rule whose condition holds, in order, with its hit."""
+        if self._all is None or not Expression.use_compiled:
+            return [(choice, choice.hit(facts)) for choice in self.choices if self._test(choice, facts)]
+        choices = self.choices
+        return [(choices[index], choices[index].hit(facts)) for index in self._all(facts)]
+
+    def _test(self, choice: Choice[T], facts: Facts) -> bool:
+        try:
+            return choice.when.test(facts)
+        except ExpressionError as exc:
+            raise failure(self.ruleset, choice.id, "when", exc) from None
 
 
 class CompiledRuleset(Generic[SpecT]):

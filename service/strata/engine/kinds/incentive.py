@@ -16,7 +16,7 @@ from typing import Any
 from strata.engine.decision import IncentiveDecision, RuleHit
 from strata.engine.expressions import Expression, compile_condition, compile_number, object_type
 from strata.engine.facts import Facts
-from strata.engine.ruleset import Choice, CompiledRuleset, Compiler, DataType, all_matches, evaluate, hit
+from strata.engine.ruleset import Chain, Choice, CompiledRuleset, Compiler, DataType, evaluate, hit
 from strata.engine.schema import parse_datetime
 from strata.engine.spec import IncentiveSpec, PointsRule
 from strata.errors import InvalidArgument, Problem
@@ -89,11 +89,16 @@ class IncentiveRuleset(CompiledRuleset[IncentiveSpec]):
                 self.points[rule.event] = PointsRuleCompiled(rule, points, cap)
         compiler.types["after"] = AFTER_TYPE
         self._privileges: dict[tuple[int, str | None], tuple[str, ...]] = {}
-        self.badges = [
-            Choice(rule.id, when, rule.result, rule.reason)
-            for index, rule in enumerate(spec.badges)
-            if (when := compiler.expression(rule.when, f"badges.{index}.when", rule.id, compile_condition))
-        ]
+        self.badges = Chain(
+            self.name,
+            [
+                Choice(rule.id, when, rule.result, rule.reason)
+                for index, rule in enumerate(spec.badges)
+                if (
+                    when := compiler.expression(rule.when, f"badges.{index}.when", rule.id, compile_condition)
+                )
+            ],
+        )
 
     def level_of(self, points: int) -> int:
         return bisect.bisect_right(self.spec.levels.thresholds, points)
@@ -162,7 +167,7 @@ class IncentiveRuleset(CompiledRuleset[IncentiveSpec]):
         previous_level, level = self.level_of(int(profile["points"])), self.level_of(total)
         facts = facts.with_extra(after={"points": total, "level": level, "streak_days": streak_days})
         held = set(profile["badges"])
-        unlocked = [(c, h) for c, h in all_matches(self.name, self.badges, facts) if c.result not in held]
+        unlocked = [(c, h) for c, h in self.badges.all(facts) if c.result not in held]
         daily = self._points_today(facts, day)
         if parsed.type in self.points:
             daily[parsed.type] = daily.get(parsed.type, 0) + earned

@@ -16,7 +16,7 @@ from strata.engine.expressions import compile_condition, object_type
 from strata.engine.facts import Facts
 from strata.engine.kinds.lifecycle import LifecycleRuleset
 from strata.engine.kinds.segment import SegmentRuleset, scores_type
-from strata.engine.ruleset import Choice, CompiledRuleset, Compiler, DataType, all_matches
+from strata.engine.ruleset import Chain, Choice, CompiledRuleset, Compiler, DataType
 from strata.engine.spec import ActionRule, InterventionSpec, duration_seconds
 
 
@@ -56,11 +56,18 @@ class InterventionRuleset(CompiledRuleset[InterventionSpec]):
                 )
             else:
                 compiler.problem(f"no segment ruleset named {spec.uses.segment!r} is loaded", "uses.segment")
-        self.actions: list[Choice[ActionRule]] = [
-            Choice(rule.id, when, rule, rule.reason)
-            for index, rule in enumerate(spec.actions)
-            if (when := compiler.expression(rule.when, f"actions.{index}.when", rule.id, compile_condition))
-        ]
+        self.actions = Chain(
+            self.name,
+            [
+                Choice(rule.id, when, rule, rule.reason)
+                for index, rule in enumerate(spec.actions)
+                if (
+                    when := compiler.expression(
+                        rule.when, f"actions.{index}.when", rule.id, compile_condition
+                    )
+                )
+            ],
+        )
         # what an action is and how long it rests depend on the file only: built once, shared (immutable)
         self._sent = {
             choice.id: (
@@ -97,7 +104,7 @@ class InterventionRuleset(CompiledRuleset[InterventionSpec]):
         last_sent: Mapping[str, dt.datetime] = facts.profile.get("last_sent") or {}
         ready: list[tuple[Choice[ActionRule], RuleHit]] = []
         skipped: list[SkippedAction] = []
-        for choice, why in all_matches(self.name, self.actions, facts):
+        for choice, why in self.actions.all(facts):
             cooldown = self._sent[choice.id][1]
             sent = last_sent.get(choice.id)
             if sent is not None and sent + cooldown > facts.clock.as_of:

@@ -8,7 +8,7 @@ from typing import Any
 from strata.engine.decision import LifecycleDecision, RuleHit
 from strata.engine.expressions import compile_condition
 from strata.engine.facts import Facts
-from strata.engine.ruleset import Choice, CompiledRuleset, Compiler, first_match_or_default
+from strata.engine.ruleset import Chain, Choice, CompiledRuleset, Compiler
 from strata.engine.spec import LifecycleSpec
 
 
@@ -17,11 +17,16 @@ class LifecycleRuleset(CompiledRuleset[LifecycleSpec]):
 
     def __init__(self, spec: LifecycleSpec, checksum: str, compiler: Compiler) -> None:
         super().__init__(spec, checksum, compiler)
-        self.stages: list[Choice[str]] = []
-        for index, rule in enumerate(spec.stages):
-            when = compiler.expression(rule.when, f"stages.{index}.when", rule.id, compile_condition)
-            if when:
-                self.stages.append(Choice(rule.id, when, rule.result, rule.reason))
+        self.stages = Chain(
+            self.name,
+            [
+                Choice(rule.id, when, rule.result, rule.reason)
+                for index, rule in enumerate(spec.stages)
+                if (
+                    when := compiler.expression(rule.when, f"stages.{index}.when", rule.id, compile_condition)
+                )
+            ],
+        )
         self.default_hit = RuleHit("default", spec.default.reason)
 
     def classify(self, facts: Facts) -> tuple[str, RuleHit]:
@@ -29,9 +34,7 @@ class LifecycleRuleset(CompiledRuleset[LifecycleSpec]):
         return self.memoized(facts, self._classify)
 
     def _classify(self, facts: Facts) -> tuple[str, RuleHit]:
-        return first_match_or_default(
-            self.name, self.stages, facts, self.spec.default.stage, self.default_hit
-        )
+        return self.stages.first_or_default(facts, self.spec.default.stage, self.default_hit)
 
     def decide(self, facts: Facts, event: Mapping[str, Any] | None = None) -> LifecycleDecision:
         stage, why = self.classify(facts)

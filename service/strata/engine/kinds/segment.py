@@ -11,13 +11,12 @@ from strata.engine.decision import RuleHit, SegmentDecision
 from strata.engine.expressions import Expression, compile_condition, compile_optional_number, object_type
 from strata.engine.facts import Facts
 from strata.engine.ruleset import (
+    Chain,
     Choice,
     CompiledRuleset,
     Compiler,
     DataType,
-    all_matches,
     evaluate,
-    first_match_or_default,
     read_facts,
 )
 from strata.engine.spec import ScoreSpec, SegmentSpec
@@ -64,16 +63,26 @@ class SegmentRuleset(CompiledRuleset[SegmentSpec]):
                 self.scores[name] = (score_spec, value)
                 self._thresholds[name] = [Decimal(threshold) for threshold in score_spec.thresholds]
         compiler.types["scores"] = scores_type(list(spec.scores))
-        self.segments = [
-            Choice(rule.id, when, rule.result, rule.reason)
-            for index, rule in enumerate(spec.segments)
-            if (when := compiler.expression(rule.when, f"segments.{index}.when", rule.id, compile_condition))
-        ]
-        self.tags = [
-            Choice(rule.id, when, rule.result, rule.reason)
-            for index, rule in enumerate(spec.tags)
-            if (when := compiler.expression(rule.when, f"tags.{index}.when", rule.id, compile_condition))
-        ]
+        self.segments = Chain(
+            self.name,
+            [
+                Choice(rule.id, when, rule.result, rule.reason)
+                for index, rule in enumerate(spec.segments)
+                if (
+                    when := compiler.expression(
+                        rule.when, f"segments.{index}.when", rule.id, compile_condition
+                    )
+                )
+            ],
+        )
+        self.tags = Chain(
+            self.name,
+            [
+                Choice(rule.id, when, rule.result, rule.reason)
+                for index, rule in enumerate(spec.tags)
+                if (when := compiler.expression(rule.when, f"tags.{index}.when", rule.id, compile_condition))
+            ],
+        )
         self.default_hit = RuleHit("default", spec.default.reason)
         self._reads_scores = any("scores" in c.when.reads for c in (*self.segments, *self.tags))
 
@@ -108,12 +117,10 @@ class SegmentRuleset(CompiledRuleset[SegmentSpec]):
         scores, hits = self.compute_scores(facts) if self.scores else ({}, [])
         if self._reads_scores:
             facts = facts.with_extra(scores=scores)
-        segment, why = first_match_or_default(
-            self.name, self.segments, facts, self.spec.default.segment, self.default_hit
-        )
+        segment, why = self.segments.first_or_default(facts, self.spec.default.segment, self.default_hit)
         hits.append(why)
         tags: tuple[str, ...] = ()
-        if tagged := all_matches(self.name, self.tags, facts):
+        if tagged := self.tags.all(facts):
             hits += [tag_hit for _, tag_hit in tagged]
             tags = tuple(dict.fromkeys([choice.result for choice, _ in tagged]))
         return segment, scores, tags, tuple(hits)
