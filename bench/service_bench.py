@@ -368,19 +368,23 @@ def grpc_batch(port: int, message: Any, duration: float, pid: int) -> tuple[floa
 def in_process_batch(message: Any, repeats: int, profile: bool) -> dict[str, float]:
     """CPU seconds of each part of the batch path in this thread, medians of ``repeats`` (thread time:
     grpcio's own threads in this process, left by the load runs, do not count)."""
+    from strata.config import RequestLimits
     from strata.decisions import DecisionService
     from strata.rulefiles.loader import load_paths
     from strata.transport import convert
+    from strata.transport.limits import RequestChecker
 
     rules, _ = load_paths([RULES_DIR])
     service = DecisionService.from_files(rules)
+    checker = RequestChecker(RequestLimits())
     parts: dict[str, list[float]] = {"parse": [], "decide": [], "to_proto": [], "serialize": []}
     payload = message.SerializeToString()
 
     def one_batch() -> list[float]:
         t0 = time.thread_time()
         parsed = type(message).FromString(payload)
-        requests = [convert.decide_request(item) for item in parsed.requests]
+        checker.check_request(parsed)  # as Operations.call does: the limits, then the conversion
+        requests = convert.batch_request(parsed, checker)
         t1 = time.thread_time()
         results = service.decide_batch(requests)
         t2 = time.thread_time()

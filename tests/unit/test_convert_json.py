@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -18,10 +19,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from strata.api.strata.v1 import decision_pb2 as pb
+from strata.config import RequestLimits
 from strata.decisions import DecideRequest, DecideResult, DecisionService
 from strata.errors import InvalidArgument, StrataError
 from strata.store.population import generate_population
 from strata.transport import convert, convert_json
+from strata.transport.limits import RequestChecker
 from tests.fakes import default_rules
 
 AS_OF = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)
@@ -132,3 +135,26 @@ json_values = st.recursive(
 def test_a_profile_reads_as_a_struct_reads(profile: dict[str, Any]) -> None:
     struct = json_format.ParseDict(profile, struct_pb2.Struct())
     assert convert_json.struct_value(profile) == convert.struct_to_dict(struct)
+
+
+CHECKER = RequestChecker(RequestLimits())
+
+
+def _code(read: Callable[[], Any]) -> Any:
+    try:
+        return read()
+    except StrataError as exc:
+        return exc.code
+
+
+@given(st.dictionaries(st.text(max_size=8), json_values, max_size=6))
+def test_a_checked_profile_reads_as_an_unchecked_one(profile: dict[str, Any]) -> None:
+    """The limits check rides on the conversion (one walk): within the limits it reads the same, and
+    both transports refuse the same profiles (integers past 2^53 here)."""
+    struct = json_format.ParseDict(profile, struct_pb2.Struct())
+    from_json = _code(lambda: CHECKER.json_profile(profile, "profile"))
+    from_struct = _code(lambda: CHECKER.struct_to_dict(struct, "profile"))
+    if isinstance(from_struct, str):
+        assert from_json == from_struct == "invalid_argument"
+    else:
+        assert from_json == from_struct == convert.struct_to_dict(struct)

@@ -31,7 +31,7 @@ from strata.engine.decision import (
     SegmentDecision,
 )
 from strata.errors import InvalidArgument, Problem, StrataError
-from strata.transport.limits import locate_non_finite, not_finite
+from strata.transport.limits import RequestChecker, locate_non_finite, not_finite
 
 M = TypeVar("M", bound=Message)
 SingleRequest = (
@@ -173,28 +173,50 @@ def event_to_dict(event: pb.Event) -> dict[str, Any]:
     return result
 
 
-def decision_request(message: SingleRequest) -> DecisionRequest:
+def _profile(message: SingleRequest | pb.DecideRequest, checker: RequestChecker | None, field: str) -> Any:
+    """The inline profile, if sent; checked against the limits on the way when given a checker (a
+    request's profile is checked there, not by ``RequestChecker.check_request``)."""
+    if not message.HasField("profile"):
+        return None
+    if checker is None:
+        return struct_to_dict(message.profile)
+    return checker.struct_to_dict(message.profile, field)
+
+
+def decision_request(message: SingleRequest, checker: RequestChecker | None = None) -> DecisionRequest:
     event = None
     if isinstance(message, pb.EvaluateIncentiveRequest) and message.HasField("event"):
         event = event_to_dict(message.event)
     return DecisionRequest(
         user_id=message.user_id,
-        profile=struct_to_dict(message.profile) if message.HasField("profile") else None,
+        profile=_profile(message, checker, "profile"),
         as_of=to_datetime(message.as_of) if message.HasField("as_of") else None,
         ruleset=message.ruleset,
         event=event,
     )
 
 
-def decide_request(message: pb.DecideRequest) -> DecideRequest:
+def decide_request(
+    message: pb.DecideRequest, checker: RequestChecker | None = None, field: str = "profile"
+) -> DecideRequest:
+    """``field``: where the profile is in the call, for the limits' errors."""
     return DecideRequest(
         user_id=message.user_id,
-        profile=struct_to_dict(message.profile) if message.HasField("profile") else None,
+        profile=_profile(message, checker, field),
         as_of=to_datetime(message.as_of) if message.HasField("as_of") else None,
         rulesets=tuple(message.rulesets),
         event=event_to_dict(message.event) if message.HasField("event") else None,
         explain_facts=message.explain == pb.EXPLAIN_FULL,
     )
+
+
+def batch_request(
+    message: pb.DecideBatchRequest, checker: RequestChecker | None = None
+) -> list[DecideRequest]:
+    return [
+        decide_request(item, checker, f"requests.{index}.profile")
+        for index, item in enumerate(message.requests)
+    ]
 
 
 # decisions -------------------------------------------------------------------

@@ -35,6 +35,7 @@ from strata.engine.decision import (
 )
 from strata.errors import StrataError
 from strata.transport import convert
+from strata.transport.limits import RequestChecker
 
 _EXACT_FLOAT = 2**53
 _SCALARS = frozenset({str, bool, type(None)})
@@ -67,30 +68,41 @@ def _split_profile(data: Any) -> tuple[Any, dict[str, Any] | None]:
     return data, None
 
 
-def _with_profile(request: DecideRequest, profile: dict[str, Any] | None) -> DecideRequest:
+def _read_profile(profile: dict[str, Any] | None, checker: RequestChecker | None, field: str) -> Any:
+    """The profile as a ``Struct`` would give it back; checked against the limits on the way when given
+    a checker (``RequestChecker.check_json`` leaves a profile object to this walk)."""
     if profile is None:
-        return request
-    return dataclasses.replace(request, profile=struct_value(profile))
+        return None
+    return struct_value(profile) if checker is None else checker.json_profile(profile, field)
 
 
-def decide_request(data: Any) -> tuple[DecideRequest, int]:
+def _with_profile(request: DecideRequest, profile: Any) -> DecideRequest:
+    return request if profile is None else dataclasses.replace(request, profile=profile)
+
+
+def decide_request(data: Any, checker: RequestChecker | None = None) -> tuple[DecideRequest, int]:
     """A ``Decide`` body as the domain's request, and the explanation level it asks for."""
     rest, profile = _split_profile(data)
+    profile = _read_profile(profile, checker, "profile")  # the limits first, as over gRPC
     message = convert.message_from_dict(rest, pb.DecideRequest())
     return _with_profile(convert.decide_request(message), profile), message.explain
 
 
-def batch_request(data: Any) -> tuple[list[DecideRequest], list[int]]:
+def batch_request(data: Any, checker: RequestChecker | None = None) -> tuple[list[DecideRequest], list[int]]:
     """A ``DecideBatch`` body: each request, and the explanation level each asks for."""
     items = data.get("requests") if isinstance(data, dict) else None
     split = [_split_profile(item) for item in items] if isinstance(items, list) else []
+    profiles = [
+        _read_profile(profile, checker, f"requests.{index}.profile")
+        for index, (_, profile) in enumerate(split)
+    ]
     if split:
         data = {**data, "requests": [rest for rest, _ in split]}
     message = convert.message_from_dict(data, pb.DecideBatchRequest())
     requests = [convert.decide_request(item) for item in message.requests]
     if split:
         requests = [
-            _with_profile(request, profile) for request, (_, profile) in zip(requests, split, strict=True)
+            _with_profile(request, profile) for request, profile in zip(requests, profiles, strict=True)
         ]
     return requests, [item.explain for item in message.requests]
 

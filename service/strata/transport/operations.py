@@ -309,30 +309,32 @@ class Operations:
     ) -> Message:
         """A one-kind RPC (see ``SINGLE_KIND``): ``kind``'s decision as ``to_proto`` puts it on the wire."""
         answer = self.decisions.decide_kind(
-            kind, convert.decision_request(request), context.deadline, context.request_id
+            kind, convert.decision_request(request, self._checker), context.deadline, context.request_id
         )
         return convert.versioned(to_proto(answer.decision), answer)
 
     def decide(self, request: pb.DecideRequest, context: Context) -> pb.DecideResponse:
         return convert.decide_response(
-            self.decisions.decide(convert.decide_request(request), context.deadline, context.request_id),
+            self.decisions.decide(
+                convert.decide_request(request, self._checker), context.deadline, context.request_id
+            ),
             request.explain,
         )
 
     def decide_json(self, data: Any, context: Context) -> dict[str, Any]:
-        request, explain = convert_json.decide_request(data)
+        request, explain = convert_json.decide_request(data, self._checker)
         return convert_json.decide_response(
             self.decisions.decide(request, context.deadline, context.request_id), explain
         )
 
     def decide_batch_json(self, data: Any, context: Context) -> dict[str, Any]:
-        requests, explain = convert_json.batch_request(data)
+        requests, explain = convert_json.batch_request(data, self._checker)
         return convert_json.batch_response(
             self.decisions.decide_batch(requests, context.deadline, context.request_id), explain
         )
 
     def decide_batch(self, request: pb.DecideBatchRequest, context: Context) -> pb.DecideBatchResponse:
-        requests = [convert.decide_request(item) for item in request.requests]
+        requests = convert.batch_request(request, self._checker)
         return convert.batch_response(
             self.decisions.decide_batch(requests, context.deadline, context.request_id),
             [item.explain for item in request.requests],
@@ -346,7 +348,7 @@ class Operations:
     def upsert_profile(
         self, request: profile_pb.UpsertProfileRequest, context: Context
     ) -> profile_pb.Profile:
-        profile = convert.struct_to_dict(request.profile)
+        profile = self._checker.struct_to_dict(request.profile, "profile")
         return convert.profile_to_proto(self._profiles().upsert(request.user_id, profile))
 
     def get_profile(self, request: profile_pb.GetProfileRequest, context: Context) -> profile_pb.Profile:
