@@ -158,3 +158,24 @@ def test_a_checked_profile_reads_as_an_unchecked_one(profile: dict[str, Any]) ->
         assert from_json == from_struct == "invalid_argument"
     else:
         assert from_json == from_struct == convert.struct_to_dict(struct)
+
+
+_field_values = (
+    st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.floats(allow_nan=False) | st.text(max_size=4)
+    | st.sampled_from([*LEVELS, "2026-03-10T12:00:00Z", "2026-03-10T12:00:00.5+01:00", "10000-01-01T00:00:00Z"])
+)  # fmt: skip
+_events = st.dictionaries(st.sampled_from(["type", "at", "count", "kind"]), _field_values, max_size=3)
+_requests = st.dictionaries(
+    st.sampled_from(["user_id", "as_of", "rulesets", "event", "explain", "userId", "colour"]),
+    _field_values | _events | st.lists(_field_values, max_size=2) | st.lists(st.text(max_size=3), max_size=2),
+    max_size=5,
+)
+
+
+@given(_requests)
+def test_a_plain_body_reads_as_json_format_reads_it(body: dict[str, Any]) -> None:
+    """The direct reading of the usual fields is only a shortcut: whatever a body holds, it is read or
+    refused exactly as through ``json_format`` and the message."""
+    assert _outcome(convert_json.decide_request, body) == _outcome(_via_messages, body)
+    batch = {"requests": [body, {"rulesets": ["lifecycle"], "explain": "EXPLAIN_NONE"}]}
+    assert _outcome(convert_json.batch_request, batch) == _outcome(_batch_via_messages, batch)

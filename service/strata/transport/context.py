@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 import re
-import uuid
 from dataclasses import dataclass
 
 from strata.access.tokens import ANONYMOUS, Principal
@@ -15,9 +15,13 @@ _REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
 
 
 def request_id(given: str | None) -> str:
-    """The caller's request id, checked, or a new one (32 hex digits) when it sent none."""
+    """The caller's request id, checked, or a new one (32 random hex digits) when it sent none.
+
+    Random bytes, not a ``uuid4`` (the same bytes less six, wrapped in an object): this runs on
+    every call, and the UUID costs three times as much for nothing a reader of the id needs.
+    """
     if not given:
-        return uuid.uuid4().hex
+        return os.urandom(16).hex()
     if not _REQUEST_ID.match(given):
         raise InvalidArgument(
             "invalid request id",

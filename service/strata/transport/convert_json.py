@@ -6,9 +6,13 @@ REST bodies are the protobuf JSON mapping of the wire messages (see ``convert``)
 each rule's facts as another. So these two take a shortcut that gives the very same
 documents:
 
-- the request: every field but the inline profile still goes through
-  ``json_format`` (the same checks, the same errors); the profile, when it is a JSON
-  object, is taken as is, its numbers read as a ``Struct`` would read them;
+- the request: the inline profile, when it is a JSON object, is taken as is, its
+  numbers read as a ``Struct`` would read them. The other fields are read directly
+  when they hold what a client normally sends (the snake_case names, strings, a list
+  of strings, the ``explain`` level by name, an ``int32`` count); anything else (a
+  camelCase name, a number as a string, a null, a mistake) goes through
+  ``json_format``, so it is accepted or refused exactly as before, with the same
+  errors. ``json_format`` costs about 25 µs a ``Decide``, a tenth of the request;
 - the response: the decisions are printed as ``json_format`` prints their messages
   (int64 as strings, optional fields only when set, whole numbers as integers).
 
@@ -20,8 +24,11 @@ against gRPC.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Any
+
+from google.protobuf import timestamp_pb2
 
 from strata.api.strata.v1 import decision_pb2 as pb
 from strata.decisions import Answer, DecideRequest, DecideResult
@@ -80,12 +87,84 @@ def _with_profile(request: DecideRequest, profile: Any) -> DecideRequest:
     return request if profile is None else dataclasses.replace(request, profile=profile)
 
 
+_PLAIN_FIELDS = frozenset({"user_id", "as_of", "rulesets", "event", "explain"})
+_PLAIN_EVENT = frozenset({"type", "at", "count"})
+_LEVELS = {name: number for name, number in pb.Explain.items()}
+_INT32 = range(-(2**31), 2**31)
+
+
+def _instant(text: Any) -> dt.datetime | None:
+    """A JSON timestamp as ``json_format`` reads it, or None if it would not (it then says why)."""
+    if text.__class__ is not str:
+        return None
+    timestamp = timestamp_pb2.Timestamp()
+    try:
+        timestamp.FromJsonString(text)
+        return timestamp.ToDatetime(tzinfo=dt.UTC)
+    except (ValueError, OverflowError):
+        return None
+
+
+def _plain_event(data: Any) -> dict[str, Any] | None:
+    """``convert.event_to_dict`` of a plain event object, or None (see ``_plain_request``)."""
+    if data.__class__ is not dict or data.keys() - _PLAIN_EVENT:
+        return None
+    kind = data.get("type", "")
+    if kind.__class__ is not str:
+        return None
+    event: dict[str, Any] = {"type": kind}
+    if "at" in data:
+        at = _instant(data["at"])
+        if at is None:
+            return None
+        event["at"] = at
+    if "count" in data:
+        count = data["count"]
+        if count.__class__ is not int or count not in _INT32:
+            return None
+        event["count"] = count
+    return event
+
+
+def _plain_request(data: Any) -> tuple[DecideRequest, int] | None:
+    """The request (without its profile) read directly, when every field is of the plain kind a
+    client sends; None sends the body through ``json_format``, which reads or refuses it."""
+    if data.__class__ is not dict or data.keys() - _PLAIN_FIELDS:
+        return None
+    user_id, rulesets, explain = (
+        data.get("user_id", ""),
+        data.get("rulesets", []),
+        data.get("explain", "EXPLAIN_FULL"),
+    )
+    level = _LEVELS.get(explain) if explain.__class__ is str else None
+    if user_id.__class__ is not str or rulesets.__class__ is not list or level is None:
+        return None
+    if any(name.__class__ is not str for name in rulesets):
+        return None
+    as_of = event = None
+    if "as_of" in data and (as_of := _instant(data["as_of"])) is None:
+        return None
+    if "event" in data and (event := _plain_event(data["event"])) is None:
+        return None
+    request = DecideRequest(
+        user_id=user_id,
+        as_of=as_of,
+        rulesets=tuple(rulesets),
+        event=event,
+        explain_facts=level == pb.EXPLAIN_FULL,
+    )
+    return request, level
+
+
 def decide_request(data: Any, checker: RequestChecker | None = None) -> tuple[DecideRequest, int]:
     """A ``Decide`` body as the domain's request, and the explanation level it asks for."""
     rest, profile = _split_profile(data)
     profile = _read_profile(profile, checker, "profile")  # the limits first, as over gRPC
-    message = convert.message_from_dict(rest, pb.DecideRequest())
-    return _with_profile(convert.decide_request(message), profile), message.explain
+    plain = _plain_request(rest)
+    if plain is None:
+        message = convert.message_from_dict(rest, pb.DecideRequest())
+        plain = convert.decide_request(message), message.explain
+    return _with_profile(plain[0], profile), plain[1]
 
 
 def batch_request(data: Any, checker: RequestChecker | None = None) -> tuple[list[DecideRequest], list[int]]:
@@ -96,15 +175,22 @@ def batch_request(data: Any, checker: RequestChecker | None = None) -> tuple[lis
         _read_profile(profile, checker, f"requests.{index}.profile")
         for index, (_, profile) in enumerate(split)
     ]
-    if split:
-        data = {**data, "requests": [rest for rest, _ in split]}
-    message = convert.message_from_dict(data, pb.DecideBatchRequest())
-    requests = [convert.decide_request(item) for item in message.requests]
+    whole = isinstance(items, list) and data.keys() == {"requests"}
+    plain = [_plain_request(rest) for rest, _ in split] if whole else [None]
+    if all(item is not None for item in plain):  # else json_format reads (or refuses) the whole body
+        read = [item for item in plain if item is not None]
+        requests, levels = [request for request, _ in read], [level for _, level in read]
+    else:
+        if split:
+            data = {**data, "requests": [rest for rest, _ in split]}
+        message = convert.message_from_dict(data, pb.DecideBatchRequest())
+        requests = [convert.decide_request(item) for item in message.requests]
+        levels = [item.explain for item in message.requests]
     if split:
         requests = [
             _with_profile(request, profile) for request, profile in zip(requests, profiles, strict=True)
         ]
-    return requests, [item.explain for item in message.requests]
+    return requests, levels
 
 
 # responses -------------------------------------------------------------------

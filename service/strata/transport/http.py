@@ -94,7 +94,8 @@ def _view(operations: Operations, route: Route) -> Callable[..., Response]:
         principal = operations.authorize(route.rpc, request.headers.get("Authorization"))
         deadline = deadline_after(parse_timeout(request.headers.get("Grpc-Timeout")))
         if json_handler is not None:  # the whole body is the request: no path, no query parameters
-            _query(route)
+            if request.query_string:  # (reading request.args builds a MultiDict, even of nothing)
+                _query(route)
             data = json_body(request.get_data(cache=False))
             return json_response(json_handler(data, Context(deadline, principal, call_id)))
         message = route.request()
