@@ -8,9 +8,9 @@ calendar, whatever the server's zone.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import functools
-import itertools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -91,10 +91,22 @@ def every_active_day(profile: Mapping[str, Any], zone: dt.tzinfo) -> list[dt.dat
 def active_days(profile: Mapping[str, Any], clock: Clock, memo: Memo) -> list[dt.date]:
     """Every local day the user was active, up to and including today, in order."""
     if "_active_days" not in memo:
-        today = _today(clock, memo)
-        memo["_active_days"] = [day for day in every_active_day(profile, clock.zone) if day <= today]
+        days = every_active_day(profile, clock.zone)
+        memo["_active_days"] = days[: bisect.bisect_right(days, _today(clock, memo))]
     found: list[dt.date] = memo["_active_days"]
     return found
+
+
+def _before(today: dt.date, days: dt.timedelta) -> dt.date | None:
+    """The day ``days`` before ``today``, or None if that is before the calendar's first day."""
+    try:
+        return today - days
+    except OverflowError:
+        return None
+
+
+# The window facts below find the days they count by bisection in the sorted active days, from a
+# day offset worked out once per fact, instead of measuring every day's distance from today.
 
 
 def _days_since(profile: Mapping[str, Any], clock: Clock, memo: Memo, field: str) -> int | None:
@@ -116,31 +128,38 @@ def _first_active(profile: Mapping[str, Any], clock: Clock, memo: Memo) -> dt.da
 
 def _active_between(first: int, last: int | None) -> Callable[[Mapping[str, Any], Clock, Memo], bool]:
     """Active on some day from ``first`` to ``last`` days ago (None: no limit)."""
+    oldest = None if last is None else dt.timedelta(days=last)
 
     def active(profile: Mapping[str, Any], clock: Clock, memo: Memo) -> bool:
         today = _today(clock, memo)
-        for day in active_days(profile, clock, memo):
-            ago = (today - day).days
-            if ago >= first and (last is None or ago <= last):
-                return True
-        return False
+        days = active_days(profile, clock, memo)
+        earliest = None if oldest is None else _before(today, oldest)
+        start = 0 if earliest is None else bisect.bisect_left(days, earliest)  # the oldest within ``last``
+        return start < len(days) and (today - days[start]).days >= first
 
     return active
 
 
 def _count_active_days(window: int) -> Callable[[Mapping[str, Any], Clock, Memo], int]:
+    span = dt.timedelta(days=window)
+
     def count(profile: Mapping[str, Any], clock: Clock, memo: Memo) -> int:
-        today = _today(clock, memo)
-        return sum(1 for day in active_days(profile, clock, memo) if (today - day).days < window)
+        days = active_days(profile, clock, memo)
+        before = _before(_today(clock, memo), span)  # the last day outside the window
+        return len(days) - (0 if before is None else bisect.bisect_right(days, before))
 
     return count
+
+
+_WEEK = dt.timedelta(days=7)
 
 
 def _recent_gap_days(profile: Mapping[str, Any], clock: Clock, memo: Memo) -> int | None:
     """The longest absence (days between two active days) that ended in the past 7 days."""
     days = active_days(profile, clock, memo)
-    today = _today(clock, memo)
-    gaps = [(later - earlier).days for earlier, later in itertools.pairwise(days) if (today - later).days < 7]
+    before = _before(_today(clock, memo), _WEEK)
+    start = max(1, 0 if before is None else bisect.bisect_right(days, before))  # the first recent day
+    gaps = [(days[index] - days[index - 1]).days for index in range(start, len(days))]
     return max(gaps) if gaps else None
 
 
