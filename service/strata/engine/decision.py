@@ -14,15 +14,16 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, TypeVar
 
-_ALREADY_PLAIN = frozenset({int, str, bool, type(None)})
+ALREADY_PLAIN = frozenset({int, str, bool, type(None)})
+"""Classes whose values ``plain`` returns as they are."""
 
 
 def plain(value: Any) -> Any:
     """A JSON-ready copy: Decimals become int or float, instants ISO 8601 strings."""
     cls = value.__class__
-    if cls in _ALREADY_PLAIN:  # most facts: skip the checks below
+    if cls in ALREADY_PLAIN:  # most facts: skip the checks below
         return value
-    if cls is dict and all(k.__class__ is str and v.__class__ in _ALREADY_PLAIN for k, v in value.items()):
+    if cls is dict and all(k.__class__ is str and v.__class__ in ALREADY_PLAIN for k, v in value.items()):
         return dict(value)  # a flat mapping such as the scores: a copy is all it needs
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)

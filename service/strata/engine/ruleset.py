@@ -9,13 +9,14 @@ the field (``stages.2.when``), and raised together: nothing partial loads.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from rule_engine import types as re_types
 
-from strata.engine.decision import Decision, RuleHit, plain
+from strata.engine.decision import ALREADY_PLAIN, Decision, RuleHit, plain
 from strata.engine.expressions import Expression, ExpressionError, boolean
 from strata.engine.facts import DERIVED_FACTS, Clock, Facts, Memo
 from strata.engine.limits import LIMITS
@@ -120,14 +121,11 @@ def read_facts(rule_id: str, reason: str, facts: Facts, expression: Expression) 
     if facts.skip_facts:
         return RuleHit(rule_id, reason)
     known, profile = facts.known, facts.profile
-    return RuleHit(
-        rule_id,
-        reason,
-        {
-            name: plain(profile[name] if from_profile else known[name])
-            for name, from_profile in expression.sources
-        },
-    )
+    values = {}
+    for name, from_profile in expression.sources:  # a loop, not a comprehension: no frame of its own
+        value = profile[name] if from_profile else known[name]
+        values[name] = value if value.__class__ in ALREADY_PLAIN else plain(value)
+    return RuleHit(rule_id, reason, values)
 
 
 def failure(ruleset: str, rule: str, what: str, exc: ExpressionError) -> EvaluationError:
@@ -156,7 +154,14 @@ class Choice(Generic[T]):
 
     def hit(self, facts: Facts) -> RuleHit:
         """This rule decided: the values of the facts its condition read."""
+        if facts.skip_facts:
+            return self.bare_hit
         return read_facts(self.id, self.reason, facts, self.when)
+
+    @functools.cached_property
+    def bare_hit(self) -> RuleHit:
+        """The hit without the values of the facts, built once (immutable, as ``default_hit``)."""
+        return RuleHit(self.id, self.reason)
 
 
 class Chain(Generic[T]):
