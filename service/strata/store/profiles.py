@@ -34,6 +34,7 @@ from sqlalchemy.sql.dml import Insert
 from strata.engine.facts import every_active_day, profile_zone
 from strata.engine.schema import ProfileSchema
 from strata.errors import Problem, ProfileError
+from strata.store.lookup import stored_document
 from strata.store.models import FIELD_COLUMNS, PROFILES, WRITE_COLUMNS
 
 if TYPE_CHECKING:
@@ -44,6 +45,8 @@ MAX_REPORTED_PROBLEMS = 50
 _STAGING = "profiles_staging"
 _SUPPORTED = {("postgresql", "psycopg"), ("sqlite", "pysqlite")}  # the bulk paths below are written for these
 _INT64 = range(-(2**63), 2**63)
+# Built once: building it per call cost more than the rest of a read from SQLite (bench/store_bench.py).
+_GET = select(PROFILES.c.data).where(PROFILES.c.user_id == bindparam("user_id"))
 # The upsert's parameter names, in Row order (the document goes in as text).
 _PARAMETERS = (*FIELD_COLUMNS, "active_days", "document", "updated_at")
 _SCALAR_OF_PYTHON_TYPE: dict[type, str] = {
@@ -178,9 +181,16 @@ class ProfileStore:
     # -- one profile at a time ---------------------------------------------
 
     def get(self, user_id: str) -> dict[str, Any] | None:
-        """The stored profile document, or None if there is none for ``user_id``."""
-        with self._engine.connect() as connection:
-            data = connection.execute(select(PROFILES.c.data).where(PROFILES.c.user_id == user_id)).scalar()
+        """The stored profile document, or None if there is none for ``user_id``.
+
+        On Postgres in one round trip (``lookup``): decisions that name a user
+        pay for this read on every request.
+        """
+        if self._postgres:
+            data = stored_document(self._engine, user_id)
+        else:
+            with self._engine.connect() as connection:
+                data = connection.execute(_GET, {"user_id": user_id}).scalar()
         return None if data is None else self._in_schema_order(data)
 
     def get_many(self, user_ids: Iterable[str]) -> dict[str, dict[str, Any]]:

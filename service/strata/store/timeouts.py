@@ -8,11 +8,13 @@ task, through a context variable, so the stores' signatures stay plain):
 - waiting for a pooled connection (``DeadlinePool``) gives up at the budget;
 - a new connection's ``connect_timeout`` is the budget (libpq counts whole
   seconds, at least 2);
-- on Postgres, a statement runs under ``statement_timeout`` equal to the
-  budget, set on the connection's transaction only when a budget is active
-  (reset-on-return's rollback undoes it), so other work on the same engine
-  (imports, previews) keeps its own limits and no request pays a round
-  trip when it has no budget.
+- on Postgres, a statement runs under ``statement_timeout`` equal to what
+  the budget leaves: ``SET LOCAL`` at the start of each transaction (of an
+  SQLAlchemy connection) only when a budget is active, so the setting ends
+  with the transaction, other work on the same engine (imports, previews)
+  keeps its own limits and no request pays a round trip when it has no
+  budget. Reads that bypass SQLAlchemy's connections (``store.lookup``)
+  send ``statement_timeout_sql()`` in front of their statement themselves.
 
 Outside ``bounded`` the engine behaves as configured.
 """
@@ -26,7 +28,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.pool import QueuePool
 
 #: The monotonic instant by which database work in this context must be done (None: no budget).
@@ -70,16 +72,32 @@ def _connect_timeout(default: int) -> Any:
     return on_connect
 
 
-def _statement_timeout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+def statement_timeout_sql() -> bytes:
+    """``SET LOCAL statement_timeout`` to what the budget leaves, with its ``;``; empty outside a budget.
+
+    Sent in the same message as the statements it bounds, it costs no round
+    trip of its own; ``LOCAL`` makes it end with their transaction.
+    """
     until = _until.get()
     if until is None:
-        return
-    milliseconds = max(1, int((until - time.monotonic()) * 1000))
-    with dbapi_connection.cursor() as cursor:  # begins the transaction the request's statements run in
-        cursor.execute(f"SET statement_timeout = {milliseconds}")
+        return b""
+    # Rounded up: a statement cut off never fails before the budget's end, so a caller that
+    # checks the clock on the failure (``GuardedStore``) sees the budget spent.
+    milliseconds = max(1, math.ceil((until - time.monotonic()) * 1000))
+    return b"SET LOCAL statement_timeout = %d; " % milliseconds
+
+
+def _statement_timeout(connection: Connection) -> None:
+    limit = statement_timeout_sql()
+    if limit:
+        cursor = connection.connection.cursor()
+        try:
+            cursor.execute(limit)  # psycopg begins the transaction first: the setting is that transaction's
+        finally:
+            cursor.close()
 
 
 def bound_postgres(engine: Engine, connect_timeout: int) -> None:
     """Make ``engine``'s connects and statements honour ``bounded`` budgets (its pool: ``DeadlinePool``)."""
     event.listen(engine, "do_connect", _connect_timeout(connect_timeout))
-    event.listen(engine, "checkout", _statement_timeout)
+    event.listen(engine, "begin", _statement_timeout)
