@@ -4,15 +4,18 @@
 writer has fallen behind and the queue is full, the entry is dropped and
 counted (``dropped``, and the ``strata_decision_log_dropped`` metric), so a slow disk costs decisions their log lines, never
 their latency. The writer thread owns the file and flushes after each batch
-it drains; ``close`` writes what is queued and stops it.
+it drains; ``close`` writes what is queued and stops it (``strata serve``
+calls it on SIGTERM, once calls have drained, within the grace period).
 """
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
+import time
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any, Protocol, TypeVar
 
 import orjson
 
@@ -20,6 +23,25 @@ from strata import metrics
 
 DEFAULT_CAPACITY = 10_000
 _STOP = object()
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+def drain(work: queue.Queue[T], sentinel: T, worker: threading.Thread, timeout: float) -> bool:
+    """Queue ``sentinel`` behind what is queued and wait for ``worker`` to reach it and stop, for
+    at most ``timeout`` seconds in all; False when time ran out first.
+
+    How the decision log and the shadow runner stop: what was queued before
+    the stop is still done, and a stuck worker cannot hold a shutdown past its
+    grace period.
+    """
+    deadline = time.monotonic() + timeout
+    try:
+        work.put(sentinel, timeout=timeout)
+    except queue.Full:
+        return False
+    worker.join(max(0.0, deadline - time.monotonic()))
+    return not worker.is_alive()
 
 
 class DecisionSink(Protocol):
@@ -70,8 +92,15 @@ class JsonLinesLog:
             if any(entry is _STOP for entry in batch):
                 return
 
-    def close(self, timeout: float = 5.0) -> None:
-        """Write what is queued, then stop the writer and close the file."""
-        self._queue.put(_STOP, timeout=timeout)
-        self._thread.join(timeout)
+    def close(self, timeout: float = 5.0) -> bool:
+        """Write what is queued, then stop the writer and close the file, within ``timeout`` seconds.
+
+        False when time ran out: what is still queued is not written (the count
+        is logged), and the file is left to the process's exit to close, as the
+        writer may be in the middle of a write.
+        """
+        if not drain(self._queue, _STOP, self._thread, timeout):
+            log.warning("decision log: %d entries not written, out of time", self._queue.qsize())
+            return False
         self._file.close()
+        return True

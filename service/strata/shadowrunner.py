@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from strata import metrics
-from strata.decisionlog import DecisionSink
+from strata.decisionlog import DecisionSink, drain
 from strata.engine.decision import Decision
 from strata.engine.facts import Clock
 from strata.errors import StrataError
@@ -116,7 +116,10 @@ class ShadowRunner:
         """Return once every run queued so far has been judged."""
         self._queue.join()
 
-    def close(self, timeout: float = 5.0) -> None:
-        """Judge what is queued, then stop the worker."""
-        self._queue.put(None, timeout=timeout)
-        self._thread.join(timeout)
+    def close(self, timeout: float = 5.0) -> bool:
+        """Judge what is queued, then stop the worker, within ``timeout`` seconds (False: out of time,
+        the runs still queued are not judged; the count is logged)."""
+        if not drain(self._queue, None, self._thread, timeout):
+            log.warning("shadows: %d runs not judged, out of time", self._queue.qsize())
+            return False
+        return True

@@ -9,6 +9,7 @@ settings themselves.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +56,7 @@ class Services:
     active: ActiveRulesets
     tokens: Tokens
     limits: RequestLimits
+    decision_log: JsonLinesLog | None = None
 
     def operations(self) -> Operations:
         """The RPCs both transports serve, over these use cases, within the request limits."""
@@ -70,6 +72,15 @@ class Services:
     def console(self, secret: str) -> Console:
         """What the ops console serves: these use cases; ``secret`` signs its sessions (empty: off)."""
         return Console(self.registry, self.decisions, self.tokens, self.previews, self.active.refresh, secret)
+
+    def close(self, timeout: float) -> None:
+        """Finish what the background queues hold, within ``timeout`` seconds in all, once calls
+        have stopped: the shadow runs first (they log their differences), then the decision log."""
+        deadline = time.monotonic() + timeout
+        if self.decisions.shadows is not None:
+            self.decisions.shadows.close(timeout)
+        if self.decision_log is not None:
+            self.decision_log.close(max(0.0, deadline - time.monotonic()))
 
     def ready(self) -> bool:
         """Rulesets are loaded: decisions can be answered (with inline profiles even while the database is down).
@@ -141,4 +152,5 @@ def build_services(settings: Settings, *, run_migrations: bool = False) -> Servi
         active,
         tokens,
         settings.limits,
+        decision_log,
     )

@@ -1,26 +1,35 @@
-"""SIGTERM drains: calls in flight finish, new calls are refused, the process exits cleanly."""
+"""SIGTERM drains: calls in flight finish, new calls are refused, the process exits cleanly, and the
+decision log holds every decision made before the signal."""
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
+import contextlib
+import fcntl
+import os
+import select
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import cast
 
 import grpc
 import orjson
 import pytest
 import requests
+from strata_client import StrataClient
 
 from strata.api.strata.v1 import decision_pb2 as pb
 from strata.api.strata.v1 import decision_pb2_grpc as pb_grpc
 from strata.engine.schema import parse_datetime
 from strata.transport.convert import to_timestamp
 from tests.conftest import ROOT
-from tests.fakes import AS_OF
+from tests.fakes import AS_OF, PROFILES
+from tests.replica import start_replica
 
 SLOW_SECONDS = 1.5
 
@@ -69,3 +78,58 @@ def test_sigterm_drains_calls_in_flight(server: tuple[subprocess.Popen[str], dic
         assert response.status_code == 200 and response.json()["stage"] == "current"
     channel.close()
     assert process.wait(15) == 0
+
+
+def _read_until_closed(fd: int, timeout: float) -> bytes:
+    """Everything written to the pipe ``fd`` reads until its last writer has closed it."""
+    chunks = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if select.select([fd], [], [], 0.5)[0]:
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+    raise AssertionError(f"the decision log was still open after {timeout} s")
+
+
+def test_sigterm_writes_out_the_decisions_still_queued_for_the_log(tmp_path: Path) -> None:
+    """The decision log is a FIFO that the test does not read until a while after SIGTERM, so the
+    server's log writer is stuck on a full pipe while the calls are answered and while the server
+    stops: their entries are still queued in it. Each must be written before it exits (within
+    ``--grace``)."""
+    fifo = tmp_path / "decisions.jsonl"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # first, so that the server's open() goes on
+    with contextlib.suppress(AttributeError, OSError):  # Linux: a one-page pipe fills with a few entries
+        fcntl.fcntl(reader, fcntl.F_SETPIPE_SZ, 4096)
+    replica = start_replica(
+        f"sqlite:///{tmp_path / 'strata.db'}", tmp_path / "serve.log", "--migrate", "--grace", "20",
+        env={"STRATA_DECISION_LOG": str(fifo)},
+    )  # fmt: skip
+    rulesets = ["lifecycle", "segment", "intervention"]
+    sent: list[str] = []
+    try:
+        replica.wait_ready(timeout=180)
+        rest = StrataClient.rest(replica.url, timeout=10, retries=0)
+        grpc_ = StrataClient.grpc(f"127.0.0.1:{replica.grpc_port}", timeout=10, retries=0)
+        with rest, grpc_:
+            for index in range(40):
+                for name, client in (("rest", rest), ("grpc", grpc_)):
+                    sent.append(f"{name}-{index}")
+                    client.decide(
+                        profile=PROFILES["u-current"], rulesets=rulesets, as_of=parse_datetime(AS_OF),
+                        request_id=sent[-1],
+                    )  # fmt: skip
+        replica.process.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):  # time a server that drops them to exit
+            replica.process.wait(2)
+        written = _read_until_closed(reader, timeout=60)
+        assert replica.process.wait(30) == 0, replica.log.read_text()
+    finally:
+        os.close(reader)
+        if replica.process.poll() is None:
+            replica.process.kill()
+            replica.process.wait(10)
+    logged = collections.Counter(orjson.loads(line)["request_id"] for line in written.splitlines())
+    assert logged == {request_id: len(rulesets) for request_id in sent}

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from click.testing import CliRunner
 
 from strata.cli import main
@@ -37,16 +38,22 @@ class StuckFile:
         self.closed = True
 
 
-def test_a_full_log_drops_and_counts_instead_of_blocking(tmp_path: Path) -> None:
+def stuck_log(tmp_path: Path) -> tuple[JsonLinesLog, StuckFile]:
+    """A log of capacity 3 whose writer has taken its first entry and is stuck writing it."""
     log = JsonLinesLog(tmp_path / "decisions.jsonl", capacity=3)
     stuck = StuckFile()
     log._file.close()
     log._file = stuck  # type: ignore[assignment]
     assert log.record({"n": 0})
     deadline = time.monotonic() + 5
-    while log._queue.qsize():  # the writer took the first entry and is stuck writing it
+    while log._queue.qsize():
         assert time.monotonic() < deadline
         time.sleep(0.001)
+    return log, stuck
+
+
+def test_a_full_log_drops_and_counts_instead_of_blocking(tmp_path: Path) -> None:
+    log, stuck = stuck_log(tmp_path)
 
     started = time.monotonic()
     accepted = [log.record({"n": n}) for n in range(1, 1001)]
@@ -59,6 +66,19 @@ def test_a_full_log_drops_and_counts_instead_of_blocking(tmp_path: Path) -> None
     log.close()
     assert [orjson.loads(line)["n"] for line in stuck.lines] == [0, 1, 2, 3]
     assert log.written == 4 and stuck.closed
+
+
+def test_close_gives_up_on_a_stuck_disk_when_its_time_is_out(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    log, stuck = stuck_log(tmp_path)
+    assert all(log.record({"n": n}) for n in range(1, 4))  # and three more are queued: full
+
+    assert not log.close(timeout=0.1)  # a shutdown is not held past its grace period
+    assert "3 entries not written" in caplog.text and not stuck.closed
+    stuck.release.set()
+    assert log.close()  # given time, it still writes them all
+    assert [orjson.loads(line)["n"] for line in stuck.lines] == [0, 1, 2, 3] and stuck.closed
 
 
 def test_every_decision_is_logged_with_its_version_and_reason(tmp_path: Path) -> None:

@@ -80,6 +80,30 @@ def test_a_full_shadow_queue_drops_and_counts_instead_of_blocking() -> None:
     runner.close()
 
 
+def test_close_judges_the_runs_still_queued_and_logs_their_differences() -> None:
+    logged: list[dict[str, Any]] = []
+
+    class Sink:
+        def record(self, entry: dict[str, Any]) -> bool:
+            logged.append(entry)
+            return True
+
+    runner = ShadowRunner(Sink())
+    stuck = StuckRuleset()  # answers "current"
+    answered = Served(default_rules().compiled["lifecycle.duolingo"], 1, ACTIVE)
+    decision = LifecycleDecision("lifecycle.duolingo", "sha256:x", (), "dormant")
+    clock = Clock.for_profile(parse_datetime(AS_OF), {})
+    for index in range(5):
+        run = ShadowRun(
+            Served(stuck, 2, "shadow"), answered, decision, None, clock, None, "u", f"r{index}", clock.as_of
+        )  # type: ignore[arg-type]
+        assert runner.submit(run)
+    wait_for(lambda: runner._queue.qsize() == 4, "the worker to get stuck on the first run")
+    stuck.release.set()
+    assert runner.close()
+    assert [entry["request_id"] for entry in logged] == [f"r{index}" for index in range(5)]
+
+
 def test_a_pinned_request_and_the_candidates_own_version_are_not_shadowed() -> None:
     rules = default_rules()
     active = Served(rules.compiled["lifecycle.duolingo"], 1, ACTIVE)

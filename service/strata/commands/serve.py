@@ -163,6 +163,7 @@ def serve_command(
         )
     finally:
         services.watcher.stop()
+        services.close(grace)  # the decision log and shadow runs still queued
         if gunicorn is not None:
             gunicorn.terminate()
             gunicorn.wait(grace + 5)

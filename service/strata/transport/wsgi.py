@@ -9,6 +9,7 @@ import the module freely. ``create_wsgi_app`` is the same as a factory
 
 from __future__ import annotations
 
+import atexit
 import threading
 
 from flask import Flask
@@ -18,6 +19,7 @@ from strata.config import Settings
 from strata.transport.http import create_app
 from strata.wiring import build_services
 
+EXIT_FLUSH_SECONDS = 5.0
 _lock = threading.Lock()
 _app: Flask | None = None
 
@@ -27,6 +29,9 @@ def create_wsgi_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     services = build_services(settings)
     services.watcher.start()
+    # A gunicorn worker stopping gracefully exits the interpreter: write out what its queues hold
+    # (its arbiter's --graceful-timeout bounds this too).
+    atexit.register(services.close, EXIT_FLUSH_SECONDS)
     if metrics.multiprocess_dir():  # another worker may answer /metrics: publish the engine's counts
         metrics.start_engine_sync()
     return create_app(
