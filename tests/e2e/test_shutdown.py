@@ -25,13 +25,21 @@ from strata_client import StrataClient
 
 from strata.api.strata.v1 import decision_pb2 as pb
 from strata.api.strata.v1 import decision_pb2_grpc as pb_grpc
+from strata.config import Settings
 from strata.engine.schema import parse_datetime
+from strata.shadows import Shadow
 from strata.transport.convert import to_timestamp
-from tests.conftest import ROOT
-from tests.fakes import AS_OF, PROFILES
+from strata.wiring import build_services
+from tests.conftest import ROOT, RULES_DIR
+from tests.fakes import AS_OF
 from tests.replica import start_replica
 
 SLOW_SECONDS = 1.5
+DUOLINGO = "lifecycle.duolingo"
+DORMANT_IS_INACTIVE = (
+    (RULES_DIR / f"{DUOLINGO}.yaml").read_text().replace("stage: dormant", "stage: inactive")
+)
+DORMANT = {"user_id": "u-dormant", "first_active_date": "2025-06-01", "activity_dates": ["2026-01-02"]}
 
 
 @pytest.fixture
@@ -97,16 +105,21 @@ def test_sigterm_writes_out_the_decisions_still_queued_for_the_log(tmp_path: Pat
     """The decision log is a FIFO that the test does not read until a while after SIGTERM, so the
     server's log writer is stuck on a full pipe while the calls are answered and while the server
     stops: their entries are still queued in it. Each must be written before it exits (within
-    ``--grace``)."""
+    ``--grace``), and so must the difference the shadow candidate found for each call."""
     fifo = tmp_path / "decisions.jsonl"
     os.mkfifo(fifo)
     reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # first, so that the server's open() goes on
     with contextlib.suppress(AttributeError, OSError):  # Linux: a one-page pipe fills with a few entries
         fcntl.fcntl(reader, fcntl.F_SETPIPE_SZ, 4096)
+    database = f"sqlite:///{tmp_path / 'strata.db'}"
+    registry = build_services(
+        Settings(database_url=database, rules_dir=RULES_DIR), run_migrations=True
+    ).registry
+    registry.publish(DORMANT_IS_INACTIVE, "test")
+    registry.set_shadow(DUOLINGO, Shadow(2, 1.0, "all"), registry.head(DUOLINGO).revision, "test")
     replica = start_replica(
-        f"sqlite:///{tmp_path / 'strata.db'}", tmp_path / "serve.log", "--migrate", "--grace", "20",
-        env={"STRATA_DECISION_LOG": str(fifo)},
-    )  # fmt: skip
+        database, tmp_path / "serve.log", "--grace", "20", env={"STRATA_DECISION_LOG": str(fifo)}
+    )
     rulesets = ["lifecycle", "segment", "intervention"]
     sent: list[str] = []
     try:
@@ -118,9 +131,8 @@ def test_sigterm_writes_out_the_decisions_still_queued_for_the_log(tmp_path: Pat
                 for name, client in (("rest", rest), ("grpc", grpc_)):
                     sent.append(f"{name}-{index}")
                     client.decide(
-                        profile=PROFILES["u-current"], rulesets=rulesets, as_of=parse_datetime(AS_OF),
-                        request_id=sent[-1],
-                    )  # fmt: skip
+                        profile=DORMANT, rulesets=rulesets, as_of=parse_datetime(AS_OF), request_id=sent[-1]
+                    )
         replica.process.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):  # time a server that drops them to exit
             replica.process.wait(2)
@@ -131,5 +143,11 @@ def test_sigterm_writes_out_the_decisions_still_queued_for_the_log(tmp_path: Pat
         if replica.process.poll() is None:
             replica.process.kill()
             replica.process.wait(10)
-    logged = collections.Counter(orjson.loads(line)["request_id"] for line in written.splitlines())
+    entries = [orjson.loads(line) for line in written.splitlines()]
+    logged = collections.Counter(entry["request_id"] for entry in entries if "shadow" not in entry)
     assert logged == {request_id: len(rulesets) for request_id in sent}
+    differences = [entry for entry in entries if "shadow" in entry]
+    assert sorted(entry["request_id"] for entry in differences) == sorted(sent)
+    assert {(entry["result"]["stage"], entry["shadow"]["result"]["stage"]) for entry in differences} == {
+        ("dormant", "inactive")
+    }
