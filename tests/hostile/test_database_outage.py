@@ -32,6 +32,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 from strata.engine.schema import parse_datetime
+from strata.store import ProfileStore, make_engine, migrate
 from strata.transport.convert import decision_to_proto, message_to_json
 from tests.e2e.conftest import Clients, Outcome
 from tests.fakes import AS_OF, PROFILES, default_rules
@@ -162,6 +163,28 @@ def test_the_database_stopped_and_restarted_under_load(
         assert load.codes("stored") == {"ok", "unavailable"}
     finally:
         replica.terminate()
+
+
+def test_a_pooled_connection_the_server_dropped_is_replaced_before_a_read(database_url: str) -> None:
+    """The pool's ping finds a connection the server ended (a restart, a reaper) and connects anew."""
+    migrate(database_url)
+    engine = make_engine(database_url, pool_size=1)
+    store = ProfileStore(engine, default_rules().schema)
+    store.upsert({**PROFILES["u-current"], "user_id": STORED})
+    assert store.get(STORED) is not None  # the pool's one connection is now idle in the pool
+    killer = create_engine(database_url, poolclass=NullPool)
+    with killer.connect() as connection:
+        ended = connection.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ).scalar()
+    killer.dispose()
+    assert ended == 1
+    read = store.get(STORED)  # answered on a new connection, not failed on the dead one
+    assert read is not None and read["user_id"] == STORED
+    engine.dispose()
 
 
 def _checkpoint(database_url: str) -> None:

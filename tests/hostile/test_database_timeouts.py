@@ -101,3 +101,15 @@ def test_a_pool_wait_ends_with_the_deadline(database_url: str) -> None:
             connection.close()
     assert store.get(USER) is None  # connections are free again: answered
     engine.dispose()
+
+
+def test_a_budget_ends_with_the_statements_it_bounds(database_url: str) -> None:
+    """The budget's ``statement_timeout`` is not left on the pooled connection for imports and previews."""
+    migrate(database_url)
+    engine = make_engine(database_url, pool_size=1)  # each call below gets the same connection
+    store = GuardedStore(ProfileStore(engine, default_rules().schema), timeout=0.5)
+    store.upsert({**PROFILES["u-current"], "user_id": USER})  # a committed write under the budget
+    assert store.get(USER, deadline=time.monotonic() + 5) is not None  # a read under the budget
+    with engine.connect() as connection:
+        assert connection.execute(text("SHOW statement_timeout")).scalar() == "0"
+    engine.dispose()

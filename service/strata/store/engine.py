@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from psycopg.pq import ConnStatus
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import InvalidatePoolError
 
 from strata.store.timeouts import DeadlinePool, bound_postgres
 
@@ -57,8 +59,8 @@ def make_engine(url: str | URL, *, pool_size: int = 10) -> Engine:
     """An engine for ``url`` with pool and connection settings fit for the service.
 
     Postgres: a pool of ``pool_size`` connections (as many again on bursts),
-    checked with a ping before use and recycled every 30 minutes, so a
-    database restart or an idle-connection reaper costs no failed requests;
+    checked with a ping before use (``_ping``) and recycled every 30 minutes,
+    so a database restart or an idle-connection reaper costs no failed requests;
     pool waits, connects and statements inside ``timeouts.bounded`` end
     with the request's budget.
     SQLite: the file's directory is created if missing (the default URL
@@ -80,11 +82,27 @@ def make_engine(url: str | URL, *, pool_size: int = 10) -> Engine:
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_timeout=POSTGRES_TIMEOUT_S,
-        pool_pre_ping=True,
         pool_recycle=1800,
         # A server that stops answering mid-statement (a lost network) fails the call, not the thread.
         connect_args={"tcp_user_timeout": POSTGRES_TIMEOUT_S * 1000},
         **json_options,
     )
+    event.listen(engine, "checkout", _ping)
     bound_postgres(engine, POSTGRES_TIMEOUT_S)
     return engine
+
+
+def _ping(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """SQLAlchemy's ``pool_pre_ping``, for a fifth of its CPU: an empty query straight through libpq.
+
+    Every stored-profile load checks a connection out, and the dialect's ping
+    (a psycopg cursor, ``SELECT 1``, autocommit switched on and off) cost as
+    much CPU as the load's own query. The round trip is the same. A
+    connection found lost is replaced as the pre-ping does it: the pool
+    reconnects this one and retires all that are older.
+    """
+    pgconn = dbapi_connection.pgconn
+    if pgconn.status == ConnStatus.OK:  # not closed by psycopg already (exec_ would raise)
+        pgconn.exec_(b"")
+    if pgconn.status != ConnStatus.OK:
+        raise InvalidatePoolError("the connection was lost")
