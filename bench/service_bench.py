@@ -51,7 +51,6 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES_DIR = ROOT / "rules"
-GRPC_WORKERS = 16  # strata.server.serve's default thread pool
 GRPC_IN_FLIGHT = 64
 REST_CONNECTIONS = 16
 BATCH_SIZE = 500
@@ -68,11 +67,13 @@ def run_grpc_echo(port: int) -> None:
     """A bare grpcio sync server: every method returns the request bytes."""
     import grpc
 
+    from strata.config import DEFAULT_GRPC_WORKERS  # as many threads as `strata serve`
+
     class Echo(grpc.GenericRpcHandler):
         def service(self, handler_call_details: Any) -> grpc.RpcMethodHandler:
             return grpc.unary_unary_rpc_method_handler(lambda request, context: request)
 
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=GRPC_WORKERS))
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=DEFAULT_GRPC_WORKERS))
     server.add_generic_rpc_handlers((Echo(),))
     server.add_insecure_port(f"127.0.0.1:{port}")
     server.start()

@@ -24,6 +24,7 @@ from types import FrameType
 from grpc_health.v1 import health
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from strata.config import DEFAULT_GRPC_WORKERS
 from strata.console import Console
 from strata.transport import grpc_server
 from strata.transport.http import create_app
@@ -50,7 +51,7 @@ def serve(
     grpc_port: int = 50051,
     http_port: int | None = 8080,
     grace: float = 10.0,
-    grpc_workers: int = 16,
+    grpc_workers: int = DEFAULT_GRPC_WORKERS,
     ready: Callable[[], bool] | None = None,
     on_started: Callable[[Bound], None] | None = None,
     on_stopping: Callable[[], None] | None = None,

@@ -154,6 +154,7 @@ def serve_command(
             host=host,
             grpc_port=settings.grpc_port if grpc_port is None else grpc_port,
             http_port=None if gunicorn else port,
+            grpc_workers=settings.grpc_workers,
             grace=grace,
             ready=services.ready,
             on_started=lambda bound: _announce(bound, users, bound.http_port or port, rest, token_file),

@@ -23,6 +23,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from strata import metrics
+from strata.config import DEFAULT_GRPC_WORKERS
 from strata.decisions import deadline_after
 from strata.errors import InvalidArgument, Problem
 from strata.transport.context import REQUEST_ID_KEY, Context, request_id
@@ -122,9 +123,11 @@ def create_server(
     address: str = "[::]:0",
     *,
     health_servicer: health.HealthServicer | None = None,
-    max_workers: int = 16,
+    max_workers: int = DEFAULT_GRPC_WORKERS,
 ) -> tuple[grpc.Server, int]:
     """A configured, not yet started server and the port it bound (``:0`` picks one).
+
+    ``max_workers`` threads answer calls, health checks included (``STRATA_GRPC_WORKERS``).
 
     The standard health service reports SERVING for "" and both services once
     started; pass your own ``health_servicer`` to flip it to NOT_SERVING
