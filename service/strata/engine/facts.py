@@ -325,7 +325,11 @@ class Facts(Mapping[str, Any]):
         self.answers = answers
         self.skip_facts = skip_facts
         self._extra: Mapping[str, Any] = extra or {}  # never changed: ``known`` is the copy that grows
-        known = _Known(self._extra)
+        if cache:  # what the request already worked out is read without a call to __missing__
+            known = _Known(cache)
+            known.update(self._extra)  # extras first, as when asked for one by one
+        else:
+            known = _Known(self._extra)
         known.profile, known.clock = profile, clock
         known.cache = {} if cache is None else cache
         self.known = known
