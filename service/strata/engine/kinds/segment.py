@@ -8,7 +8,13 @@ from decimal import Decimal
 from typing import Any
 
 from strata.engine.decision import RuleHit, SegmentDecision
-from strata.engine.expressions import Expression, compile_condition, compile_optional_number, object_type
+from strata.engine.expressions import (
+    Expression,
+    ExpressionError,
+    compile_condition,
+    compile_optional_number,
+    object_type,
+)
 from strata.engine.facts import Facts
 from strata.engine.ruleset import (
     Chain,
@@ -16,7 +22,7 @@ from strata.engine.ruleset import (
     CompiledRuleset,
     Compiler,
     DataType,
-    evaluate,
+    failure,
     read_facts,
 )
 from strata.engine.spec import ScoreSpec, SegmentSpec
@@ -91,11 +97,12 @@ class SegmentRuleset(CompiledRuleset[SegmentSpec]):
         hits = []
         for name, (spec, value_expr) in self.scores.items():
             rule = self._score_rules[name]
-            scores[name] = score(
-                spec, evaluate(value_expr, facts, self.name, rule, "value"), self._thresholds[name]
-            )
-            reason = self._reasons[name][scores[name]]
-            hits.append(read_facts(rule, reason, facts, value_expr))
+            try:
+                value = value_expr.evaluate(facts)
+            except ExpressionError as exc:
+                raise failure(self.name, rule, "value", exc) from None
+            scores[name] = given = score(spec, value, self._thresholds[name])
+            hits.append(read_facts(rule, self._reasons[name][given], facts, value_expr))
         return scores, hits
 
     def decide(self, facts: Facts, event: Mapping[str, Any] | None = None) -> SegmentDecision:
