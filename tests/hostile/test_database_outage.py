@@ -165,13 +165,8 @@ def test_the_database_stopped_and_restarted_under_load(
         replica.terminate()
 
 
-def test_a_pooled_connection_the_server_dropped_is_replaced_before_a_read(database_url: str) -> None:
-    """The pool's ping finds a connection the server ended (a restart, a reaper) and connects anew."""
-    migrate(database_url)
-    engine = make_engine(database_url, pool_size=1)
-    store = ProfileStore(engine, default_rules().schema)
-    store.upsert({**PROFILES["u-current"], "user_id": STORED})
-    assert store.get(STORED) is not None  # the pool's one connection is now idle in the pool
+def _end_connections(database_url: str) -> int:
+    """Terminate every other session on the database, as a restart or an idle reaper would; how many."""
     killer = create_engine(database_url, poolclass=NullPool)
     with killer.connect() as connection:
         ended = connection.execute(
@@ -181,9 +176,21 @@ def test_a_pooled_connection_the_server_dropped_is_replaced_before_a_read(databa
             )
         ).scalar()
     killer.dispose()
-    assert ended == 1
+    return int(ended or 0)
+
+
+def test_a_pooled_connection_the_server_dropped_costs_no_failed_call(database_url: str) -> None:
+    """A profile read finds it by failing and reads again; other work finds it with the pool's ping."""
+    migrate(database_url)
+    engine = make_engine(database_url, pool_size=1)  # each call below gets the pool's one connection
+    store = ProfileStore(engine, default_rules().schema)
+    store.upsert({**PROFILES["u-current"], "user_id": STORED})
+    assert store.get(STORED) is not None
+    assert _end_connections(database_url) == 1
     read = store.get(STORED)  # answered on a new connection, not failed on the dead one
     assert read is not None and read["user_id"] == STORED
+    assert _end_connections(database_url) == 1
+    assert store.count() == 1  # through an SQLAlchemy Connection: the ping replaces it first
     engine.dispose()
 
 

@@ -7,6 +7,9 @@ refused here, at start-up, rather than failing on the first import.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,8 @@ from strata.store.timeouts import DeadlinePool, bound_postgres
 SQLITE_BUSY_TIMEOUT_S = 30
 #: Waits for a pooled connection and connects give up after this long, or a request's budget if shorter.
 POSTGRES_TIMEOUT_S = 10
+#: True inside ``unpinged``.
+_unpinged: ContextVar[bool] = ContextVar("strata_unpinged", default=False)
 
 
 def _dumps(value: Any) -> str:
@@ -92,6 +97,21 @@ def make_engine(url: str | URL, *, pool_size: int = 10) -> Engine:
     return engine
 
 
+@contextmanager
+def unpinged() -> Iterator[None]:
+    """Checkouts inside skip the ping: for a read that its caller makes again if the connection is lost.
+
+    The ping is a round trip on every checkout, to find the rare connection
+    the server dropped; a read can instead find it by failing, and be made
+    once more (``store.lookup``).
+    """
+    token = _unpinged.set(True)
+    try:
+        yield
+    finally:
+        _unpinged.reset(token)
+
+
 def _ping(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
     """SQLAlchemy's ``pool_pre_ping``, for a fifth of its CPU: an empty query straight through libpq.
 
@@ -101,6 +121,8 @@ def _ping(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
     connection found lost is replaced as the pre-ping does it: the pool
     reconnects this one and retires all that are older.
     """
+    if _unpinged.get():
+        return
     pgconn = dbapi_connection.pgconn
     if pgconn.status == ConnStatus.OK:  # not closed by psycopg already (exec_ would raise)
         pgconn.exec_(b"")

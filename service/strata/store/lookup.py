@@ -8,10 +8,11 @@ most of it SQLAlchemy's and psycopg's per-statement machinery, more than
 the four decisions it feeds.
 
 Here the connection still comes from the engine's pool (its wait bounded
-by the budget, pinged, connected with the budget's timeout), but the read is
-one simple-protocol message through libpq: ``SET LOCAL statement_timeout``
-from what the budget leaves (``timeouts.statement_timeout_sql``), then the
-``SELECT``. Postgres runs the two as one implicit transaction and times
+by the budget, connected with the budget's timeout), but unpinged: a
+connection the server dropped fails the read, which is then made once more
+on a pinged one. The read is one simple-protocol message through libpq:
+``SET LOCAL statement_timeout`` from what the budget leaves
+(``timeouts.statement_timeout_sql``), then the ``SELECT``. Postgres runs the two as one implicit transaction and times
 each statement on its own (since version 13), so the ``SELECT`` gets the
 budget, the setting ends with the message, and the connection goes back to
 the pool idle: its reset on return costs no round trip either. Failures come
@@ -29,6 +30,7 @@ from psycopg.errors import error_from_result
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
+from strata.store.engine import unpinged
 from strata.store.models import PROFILES
 from strata.store.timeouts import statement_timeout_sql
 
@@ -42,6 +44,17 @@ def stored_document(engine: Engine, user_id: str) -> Any | None:
     """The decoded ``data`` of ``user_id``'s row, or None without one. ``engine``: Postgres through psycopg."""
     if "\x00" in user_id:
         return None  # Postgres text cannot hold NUL, so no stored id has one (and libpq could not send it)
+    with unpinged():
+        try:
+            return _checked_out_read(engine, user_id)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+    # The server had dropped that connection (a restart, a reaper): read once more, on a pinged one.
+    return _checked_out_read(engine, user_id)
+
+
+def _checked_out_read(engine: Engine, user_id: str) -> Any | None:
     try:
         pooled = engine.raw_connection()  # the pool hands on a failed connect as psycopg's error
     except psycopg.Error as exc:
