@@ -179,3 +179,13 @@ def test_a_plain_body_reads_as_json_format_reads_it(body: dict[str, Any]) -> Non
     assert _outcome(convert_json.decide_request, body) == _outcome(_via_messages, body)
     batch = {"requests": [body, {"rulesets": ["lifecycle"], "explain": "EXPLAIN_NONE"}]}
     assert _outcome(convert_json.batch_request, batch) == _outcome(_batch_via_messages, batch)
+
+
+@given(st.dictionaries(st.text(max_size=8), json_values, max_size=6))
+def test_facts_fill_a_struct_as_update_does(facts: dict[str, Any]) -> None:
+    expected = struct_pb2.Struct()
+    expected.update(facts)
+    filled = struct_pb2.Struct()
+    convert.fill_struct(filled, facts)
+    assert filled == expected
+    assert filled.SerializeToString(deterministic=True) == expected.SerializeToString(deterministic=True)

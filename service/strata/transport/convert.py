@@ -140,6 +140,33 @@ def struct_to_dict(struct: struct_pb2.Struct) -> dict[str, Any]:
     return {key: value_to_python(value) for key, value in struct.fields.items()}
 
 
+def fill_struct(struct: struct_pb2.Struct, data: Mapping[str, Any]) -> None:
+    """``struct.update(data)``, a tenth cheaper: the facts of every explanation go through here.
+
+    ``Struct.update`` sets each value through a chain of ``isinstance`` tests in
+    protobuf's Python; the exact classes the engine's facts hold (numbers, None,
+    booleans, strings, flat objects such as the scores) are set directly, anything
+    else (lists) as ``update`` sets it.
+    """
+    fields = struct.fields
+    for key, value in data.items():
+        cls = value.__class__
+        if cls is int or cls is float:
+            fields[key].number_value = value
+        elif value is None:
+            fields[key].null_value = struct_pb2.NULL_VALUE
+        elif cls is bool:
+            fields[key].bool_value = value
+        elif cls is str:
+            fields[key].string_value = value
+        elif cls is dict:
+            inner = fields[key].struct_value
+            inner.SetInParent()  # an empty object is still an object
+            fill_struct(inner, value)
+        else:
+            struct[key] = value
+
+
 def dict_to_struct(data: Mapping[str, Any]) -> struct_pb2.Struct:
     struct = struct_pb2.Struct()
     struct.update(data)
@@ -237,8 +264,9 @@ def _stamp(message: DecisionMessage, decision: Decision, explain: int) -> None:
     for hit in decision.explanation:
         item = add(rule=hit.rule, reason=hit.reason)
         if explain == FULL:
-            item.facts.SetInParent()  # a rule that read no facts still says so: "facts": {}
-            item.facts.update(hit.facts)
+            facts = item.facts
+            facts.SetInParent()  # a rule that read no facts still says so: "facts": {}
+            fill_struct(facts, hit.facts)
 
 
 def _lifecycle(message: pb.LifecycleDecision, decision: LifecycleDecision) -> None:
