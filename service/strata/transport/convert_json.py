@@ -54,6 +54,8 @@ def struct_value(value: Any) -> Any:
     cls = value.__class__
     if cls in _SCALARS:
         return value
+    if cls is int and -_EXACT_FLOAT < value < _EXACT_FLOAT:  # most facts: exact as a double
+        return value
     if cls is int or cls is float:
         number = float(value)
         return int(number) if number.is_integer() and abs(number) < _EXACT_FLOAT else number
