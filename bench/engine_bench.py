@@ -387,13 +387,19 @@ RFM_GRID = {  # R -> the segment for F = 1..5
 
 def floor_segment_rfm(profile: Mapping[str, Any], event: Any, as_of: dt.datetime) -> dict[str, Any]:
     last_order = profile["last_order_at"]
-    if last_order is None:
-        r = 1
-    else:
+    days = None
+    if last_order is not None:
         zone = ZoneInfo(profile["timezone"])
         days = (as_of.astimezone(zone).date() - last_order.astimezone(zone).date()).days
+    return rfm(days, profile["orders_365d"], profile["spend_365d"])
+
+
+def rfm(days: int | None, orders: int, spend: float) -> dict[str, Any]:
+    """The RFM scores, segment and tags from days since the last order (None: never), orders and spend."""
+    if days is None:
+        r = 1
+    else:
         r = 5 if days <= 7 else 4 if days <= 30 else 3 if days <= 90 else 2 if days <= 180 else 1
-    orders, spend = profile["orders_365d"], profile["spend_365d"]
     f = 5 if orders >= 20 else 4 if orders >= 10 else 3 if orders >= 5 else 2 if orders >= 2 else 1
     m = 5 if spend >= 5000 else 4 if spend >= 1000 else 3 if spend >= 300 else 2 if spend >= 100 else 1
     tags = []
@@ -403,7 +409,7 @@ def floor_segment_rfm(profile: Mapping[str, Any], event: Any, as_of: dt.datetime
         tags.append("high_value_lapsing")
     if orders == 1:
         tags.append("one_time_buyer")
-    if last_order is None:
+    if days is None:
         tags.append("never_ordered")
     return {"segment": RFM_GRID[r][f - 1], "scores": {"r": r, "f": f, "m": m}, "tags": tuple(tags)}
 
@@ -620,24 +626,7 @@ def rules_lifecycle_duolingo(profile: Mapping[str, Any], facts: dict[str, Any], 
 
 
 def rules_segment_rfm(profile: Mapping[str, Any], facts: dict[str, Any], as_of: Any) -> dict[str, Any]:
-    days = facts["days_since_last_order"]
-    if days is None:
-        r = 1
-    else:
-        r = 5 if days <= 7 else 4 if days <= 30 else 3 if days <= 90 else 2 if days <= 180 else 1
-    orders, spend = facts["orders_365d"], facts["spend_365d"]
-    f = 5 if orders >= 20 else 4 if orders >= 10 else 3 if orders >= 5 else 2 if orders >= 2 else 1
-    m = 5 if spend >= 5000 else 4 if spend >= 1000 else 3 if spend >= 300 else 2 if spend >= 100 else 1
-    tags = []
-    if m == 5:
-        tags.append("big_spender")
-    if m >= 4 and r <= 2:
-        tags.append("high_value_lapsing")
-    if orders == 1:
-        tags.append("one_time_buyer")
-    if days is None:
-        tags.append("never_ordered")
-    return {"segment": RFM_GRID[r][f - 1], "scores": {"r": r, "f": f, "m": m}, "tags": tuple(tags)}
+    return rfm(facts["days_since_last_order"], facts["orders_365d"], facts["spend_365d"])
 
 
 def rules_intervention_default(

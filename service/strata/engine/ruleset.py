@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from rule_engine import types as re_types
 
 from strata.engine.decision import ALREADY_PLAIN, Decision, RuleHit, plain
-from strata.engine.expressions import Expression, ExpressionError, boolean
+from strata.engine.expressions import Expression, ExpressionError, boolean, compile_condition
 from strata.engine.facts import DERIVED_FACTS, Clock, Facts, Memo
 from strata.engine.limits import LIMITS
 from strata.engine.schema import ProfileSchema
@@ -79,6 +79,18 @@ class Compiler:
             message = f"the number of syntax tree nodes in the file is {self.nodes} here, the maximum is {LIMITS.file_nodes}"
             self.problem(message, path, rule)
         return expression
+
+    def chain(self, ruleset: str, field: str, rules: Sequence[Any], result: Callable[[Any], T]) -> Chain[T]:
+        """The rules listed under ``field`` (``stages``, ``tags``...), each with its condition compiled,
+        as one ``Chain``; a rule whose condition does not compile is left out, its problem recorded."""
+        return Chain(
+            ruleset,
+            [
+                Choice(rule.id, when, result(rule), rule.reason)
+                for index, rule in enumerate(rules)
+                if (when := self.expression(rule.when, f"{field}.{index}.when", rule.id, compile_condition))
+            ],
+        )
 
     def profile_fields(self) -> frozenset[str]:
         """Fields whose rule value is the parsed profile's value as is, so compiled rules read them

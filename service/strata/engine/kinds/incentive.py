@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from strata.engine.decision import IncentiveDecision, RuleHit
-from strata.engine.expressions import Expression, compile_condition, compile_number, object_type
+from strata.engine.expressions import Expression, compile_number, object_type
 from strata.engine.facts import Facts
-from strata.engine.ruleset import Chain, Choice, CompiledRuleset, Compiler, DataType, evaluate, hit
+from strata.engine.ruleset import Chain, CompiledRuleset, Compiler, DataType, evaluate, hit
 from strata.engine.schema import parse_datetime
 from strata.engine.spec import IncentiveSpec, PointsRule
 from strata.errors import InvalidArgument, Problem
@@ -89,16 +89,7 @@ class IncentiveRuleset(CompiledRuleset[IncentiveSpec]):
                 self.points[rule.event] = PointsRuleCompiled(rule, points, cap)
         compiler.types["after"] = AFTER_TYPE
         self._privileges: dict[tuple[int, str | None], tuple[str, ...]] = {}
-        self.badges = Chain(
-            self.name,
-            [
-                Choice(rule.id, when, rule.result, rule.reason)
-                for index, rule in enumerate(spec.badges)
-                if (
-                    when := compiler.expression(rule.when, f"badges.{index}.when", rule.id, compile_condition)
-                )
-            ],
-        )
+        self.badges: Chain[str] = compiler.chain(self.name, "badges", spec.badges, lambda rule: rule.result)
 
     def level_of(self, points: int) -> int:
         return bisect.bisect_right(self.spec.levels.thresholds, points)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from strata.engine.decision import Action, InterventionDecision, RuleHit, SkippedAction
-from strata.engine.expressions import compile_condition, object_type
+from strata.engine.expressions import object_type
 from strata.engine.facts import Facts
 from strata.engine.kinds.lifecycle import LifecycleRuleset
 from strata.engine.kinds.segment import SegmentRuleset, scores_type
@@ -56,17 +56,8 @@ class InterventionRuleset(CompiledRuleset[InterventionSpec]):
                 )
             else:
                 compiler.problem(f"no segment ruleset named {spec.uses.segment!r} is loaded", "uses.segment")
-        self.actions = Chain(
-            self.name,
-            [
-                Choice(rule.id, when, rule, rule.reason)
-                for index, rule in enumerate(spec.actions)
-                if (
-                    when := compiler.expression(
-                        rule.when, f"actions.{index}.when", rule.id, compile_condition
-                    )
-                )
-            ],
+        self.actions: Chain[ActionRule] = compiler.chain(
+            self.name, "actions", spec.actions, lambda rule: rule
         )
         # what an action is and how long it rests depend on the file only: built once, shared (immutable)
         self._sent = {

@@ -6,9 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from strata.engine.decision import LifecycleDecision, RuleHit
-from strata.engine.expressions import compile_condition
 from strata.engine.facts import Facts
-from strata.engine.ruleset import Chain, Choice, CompiledRuleset, Compiler
+from strata.engine.ruleset import Chain, CompiledRuleset, Compiler
 from strata.engine.spec import LifecycleSpec
 
 
@@ -17,16 +16,7 @@ class LifecycleRuleset(CompiledRuleset[LifecycleSpec]):
 
     def __init__(self, spec: LifecycleSpec, checksum: str, compiler: Compiler) -> None:
         super().__init__(spec, checksum, compiler)
-        self.stages = Chain(
-            self.name,
-            [
-                Choice(rule.id, when, rule.result, rule.reason)
-                for index, rule in enumerate(spec.stages)
-                if (
-                    when := compiler.expression(rule.when, f"stages.{index}.when", rule.id, compile_condition)
-                )
-            ],
-        )
+        self.stages: Chain[str] = compiler.chain(self.name, "stages", spec.stages, lambda rule: rule.result)
         self.default_hit = RuleHit("default", spec.default.reason)
 
     def classify(self, facts: Facts) -> tuple[str, RuleHit]:

@@ -11,14 +11,12 @@ from strata.engine.decision import RuleHit, SegmentDecision
 from strata.engine.expressions import (
     Expression,
     ExpressionError,
-    compile_condition,
     compile_optional_number,
     object_type,
 )
 from strata.engine.facts import Facts
 from strata.engine.ruleset import (
     Chain,
-    Choice,
     CompiledRuleset,
     Compiler,
     DataType,
@@ -69,26 +67,10 @@ class SegmentRuleset(CompiledRuleset[SegmentSpec]):
                 self.scores[name] = (score_spec, value)
                 self._thresholds[name] = [Decimal(threshold) for threshold in score_spec.thresholds]
         compiler.types["scores"] = scores_type(list(spec.scores))
-        self.segments = Chain(
-            self.name,
-            [
-                Choice(rule.id, when, rule.result, rule.reason)
-                for index, rule in enumerate(spec.segments)
-                if (
-                    when := compiler.expression(
-                        rule.when, f"segments.{index}.when", rule.id, compile_condition
-                    )
-                )
-            ],
+        self.segments: Chain[str] = compiler.chain(
+            self.name, "segments", spec.segments, lambda rule: rule.result
         )
-        self.tags = Chain(
-            self.name,
-            [
-                Choice(rule.id, when, rule.result, rule.reason)
-                for index, rule in enumerate(spec.tags)
-                if (when := compiler.expression(rule.when, f"tags.{index}.when", rule.id, compile_condition))
-            ],
-        )
+        self.tags: Chain[str] = compiler.chain(self.name, "tags", spec.tags, lambda rule: rule.result)
         self.default_hit = RuleHit("default", spec.default.reason)
         self._reads_scores = any("scores" in c.when.reads for c in (*self.segments, *self.tags))
 
