@@ -8,6 +8,7 @@ settings themselves.
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from dataclasses import dataclass
@@ -90,6 +91,21 @@ class Services:
         decisions that need no stored profile.
         """
         return bool(self.decisions.rulesets.current().rulesets)
+
+
+def freeze_start_up_heap() -> None:
+    """Take what start-up built (modules, compiled rulesets, the schema) out of the collector's scans.
+
+    Called once a serving process has loaded its services. Every request allocates objects
+    that die with it, and the cyclic collector's full passes (every few batches) walked all
+    long-lived objects each time too: about 80 ms a pass, 12% of a batch run's CPU (issue 9;
+    a 500-user ``DecideBatch`` took 30% less CPU with this). Frozen objects are still freed
+    when no longer referenced; only reference cycles among them would stay, a bounded
+    one-off for what start-up built. Rulesets loaded later (hot reloads) are not frozen,
+    so those can be collected when replaced.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def build_services(settings: Settings, *, run_migrations: bool = False) -> Services:

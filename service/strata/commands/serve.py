@@ -26,7 +26,7 @@ from strata.console.demo import demo_secret, demo_token
 from strata.errors import StrataError
 from strata.profiles import ProfileStore
 from strata.server import Bound, serve
-from strata.wiring import build_services
+from strata.wiring import build_services, freeze_start_up_heap
 
 
 def demo_profiles(today: dt.date) -> list[dict[str, Any]]:
@@ -148,6 +148,7 @@ def serve_command(
     if metrics_port or settings.metrics_port:
         metrics.serve(metrics_port or settings.metrics_port, host)
     services.watcher.start()
+    freeze_start_up_heap()
     try:
         serve(
             services.operations(),

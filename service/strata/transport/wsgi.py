@@ -17,7 +17,7 @@ from flask import Flask
 from strata import metrics
 from strata.config import Settings
 from strata.transport.http import create_app
-from strata.wiring import build_services
+from strata.wiring import build_services, freeze_start_up_heap
 
 EXIT_FLUSH_SECONDS = 5.0
 _lock = threading.Lock()
@@ -34,9 +34,11 @@ def create_wsgi_app(settings: Settings | None = None) -> Flask:
     atexit.register(services.close, EXIT_FLUSH_SECONDS)
     if metrics.multiprocess_dir():  # another worker may answer /metrics: publish the engine's counts
         metrics.start_engine_sync()
-    return create_app(
+    app = create_app(
         services.operations(), ready=services.ready, console=services.console(settings.console_secret)
     )
+    freeze_start_up_heap()
+    return app
 
 
 def __getattr__(name: str) -> Flask:
