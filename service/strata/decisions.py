@@ -23,7 +23,6 @@ Pure Python: no transport, no database imports.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import random
 import time
@@ -253,9 +252,11 @@ class DecisionService:
         deadline: float | None,
         request_id: str = "",
         resolved: dict[tuple[str, ...], list[Served]] | None = None,
+        now: dt.datetime | None = None,
     ) -> DecideResult:
         """``resolved``: the rulesets already resolved for this snapshot (a batch asks for the same
-        ones again and again)."""
+        ones again and again); ``now``: the instant of a request without ``as_of`` (a batch's one
+        instant, passed down instead of copying each request to stamp it)."""
         if not request.rulesets:
             raise InvalidArgument(
                 "name at least one kind or ruleset",
@@ -273,7 +274,7 @@ class DecisionService:
             snapshot,
             request.user_id,
             request.profile,
-            request.as_of,
+            request.as_of or now,
             served,
             request.event,
             deadline,
@@ -301,10 +302,8 @@ class DecisionService:
         resolved: dict[tuple[str, ...], list[Served]] = {}
         for request in requests:
             check_deadline(deadline, "during the batch")
-            if request.as_of is None:
-                request = dataclasses.replace(request, as_of=now)
             try:
-                results.append(self._decide(snapshot, request, deadline, request_id, resolved))
+                results.append(self._decide(snapshot, request, deadline, request_id, resolved, now))
             except DeadlineExceeded:
                 raise
             except StrataError as exc:
@@ -410,8 +409,9 @@ class DecisionService:
         skip = skip_facts and log is None  # the log writes each decision, explanation and all
         for served in rulesets:
             compiled = served.compiled
-            check_deadline(deadline, f"before {compiled.name}")
-            started = time.perf_counter()
+            if deadline is not None:  # the label is formatted only when there is a deadline to miss
+                check_deadline(deadline, f"before {compiled.name}")
+            started = time.perf_counter() if log is not None else 0.0
             try:
                 decision = compiled.decide(compiled.facts(profile, clock, memo, shared, skip), event)
             except StrataError:

@@ -95,6 +95,19 @@ def test_profile_problems_name_the_field_from_the_request_root(service: Decision
     assert {p.field for p in caught.value.problems} == {"profile.points", "profile.nope"}
 
 
+def test_every_profile_problem_is_reported_at_once_in_field_order(service: DecisionService) -> None:
+    """Lists and maps check their container and each item; the schema's order, unknown fields first."""
+    profile = {"user_id": "u-1", "tags": "vip", "last_sent": {"nudge": 3}, "badges": [1], "zz": 0}
+    with pytest.raises(ProfileError) as caught:
+        service.classify_lifecycle(DecisionRequest(profile=profile))
+    assert [(p.field, p.message) for p in caught.value.problems] == [
+        ("profile.zz", "unknown profile field"),
+        ("profile.badges", "expected a string, got int"),
+        ("profile.tags", "expected a list, got str"),
+        ("profile.last_sent", "expected an ISO 8601 date-time string, got int"),
+    ]
+
+
 def test_the_user_ids_must_agree(service: DecisionService) -> None:
     with pytest.raises(InvalidArgument) as caught:
         service.classify_lifecycle(DecisionRequest(user_id="u-current", profile={"user_id": "u-new"}))

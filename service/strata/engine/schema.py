@@ -125,16 +125,29 @@ class FieldType:
         return inner
 
     def parse_value(self, value: Any) -> Any:
+        return self.parser()(value)
+
+    def parser(self) -> Callable[[Any], Any]:
+        """The function that parses this type's values: a scalar's own parser, called directly
+        (``ProfileSchema`` looks these up once, not per profile and field)."""
         parse = _PARSERS[self.scalar]
         if self.container == "list":
-            if not isinstance(value, (list, tuple)):
-                raise ValueError(f"expected a list, got {type(value).__name__}")
-            return tuple(parse(item) for item in value)
+
+            def parse_list(value: Any) -> tuple[Any, ...]:
+                if not isinstance(value, (list, tuple)):
+                    raise ValueError(f"expected a list, got {type(value).__name__}")
+                return tuple(parse(item) for item in value)
+
+            return parse_list
         if self.container == "map":
-            if not isinstance(value, Mapping):
-                raise ValueError(f"expected an object, got {type(value).__name__}")
-            return {_parse_string(key): parse(item) for key, item in value.items()}
-        return parse(value)
+
+            def parse_map(value: Any) -> dict[str, Any]:
+                if not isinstance(value, Mapping):
+                    raise ValueError(f"expected an object, got {type(value).__name__}")
+                return {_parse_string(key): parse(item) for key, item in value.items()}
+
+            return parse_map
+        return parse
 
 
 @dataclass(frozen=True)
@@ -149,11 +162,24 @@ class Field:
     doc: str
 
 
+def _missing(field: Field) -> str | None:
+    """The problem with a profile that leaves ``field`` out (or null), if that is one."""
+    if field.required:
+        return "required field is missing"
+    if field.default is None and not field.nullable:
+        return "field has no default and may not be null"
+    return None
+
+
 class ProfileSchema:
     """The declared profile fields; parses JSON profiles into typed values."""
 
     def __init__(self, fields: list[Field]) -> None:
         self.fields = {field.name: field for field in fields}
+        #: Per field, worked out once: its name, parser, default and what is wrong when it is absent.
+        self._plan: list[tuple[str, Callable[[Any], Any], Any, str | None]] = [
+            (field.name, field.type.parser(), field.default, _missing(field)) for field in fields
+        ]
 
     @classmethod
     def from_spec(cls, spec: Mapping[str, Any]) -> ProfileSchema:
@@ -197,17 +223,16 @@ class ProfileSchema:
             raise ProfileError("profile must be a JSON object")
         problems = [Problem("unknown profile field", field=name) for name in raw if name not in self.fields]
         profile: dict[str, Any] = {}
-        for name, field in self.fields.items():
-            value = raw.get(name)
+        get = raw.get
+        for name, parse, default, missing in self._plan:
+            value = get(name)
             if value is None:
-                if field.required:
-                    problems.append(Problem("required field is missing", field=name))
-                elif field.default is None and not field.nullable:
-                    problems.append(Problem("field has no default and may not be null", field=name))
-                profile[name] = field.default
+                if missing is not None:
+                    problems.append(Problem(missing, field=name))
+                profile[name] = default
                 continue
             try:
-                profile[name] = field.type.parse_value(value)
+                profile[name] = parse(value)
             except (ValueError, TypeError, ArithmeticError) as exc:
                 problems.append(Problem(str(exc), field=name))
         timezone = profile.get("timezone")
