@@ -78,6 +78,20 @@ def test_upsert_get_delete_round_trip(store: ProfileStore, schema: ProfileSchema
     assert store.get("u1") is None and store.count() == 0
 
 
+def test_user_ids_are_data_not_sql_in_the_one_message_read(store: ProfileStore) -> None:
+    """Postgres reads a profile with the id escaped into one libpq message (``store/lookup.py``):
+    quotes, backslashes, a statement terminator and non-ASCII must read as the ids they are."""
+    hostile = ["o'brien", "a\\b'", "x'; DROP TABLE profiles; --", "E'\\x00'", "用户-1", "$1"]
+    for points, user_id in enumerate(hostile):
+        store.upsert({"user_id": user_id, "points": points})
+    for points, user_id in enumerate(hostile):
+        stored = store.get(user_id)
+        assert stored is not None and stored["user_id"] == user_id and stored["points"] == points
+    assert store.get("' OR '1'='1") is None
+    assert store.get("nobody\x00") is None  # no stored id holds NUL (Postgres text cannot)
+    assert store.count() == len(hostile)
+
+
 def test_get_many_reads_several_users_in_one_query(store: ProfileStore) -> None:
     for user_id in ("a", "b", "c"):
         store.upsert({"user_id": user_id, "points": ord(user_id)})
