@@ -10,16 +10,20 @@ calls it on SIGTERM, once calls have drained, within the grace period).
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import queue
 import threading
 import time
 from pathlib import Path
-from typing import IO, Any, Protocol, TypeVar
+from typing import IO, TYPE_CHECKING, Any, Protocol, TypeVar
 
 import orjson
 
 from strata import metrics
+
+if TYPE_CHECKING:
+    from strata.rulesets import Served
 
 DEFAULT_CAPACITY = 10_000
 _STOP = object()
@@ -42,6 +46,24 @@ def drain(work: queue.Queue[T], sentinel: T, worker: threading.Thread, timeout: 
         return False
     worker.join(max(0.0, deadline - time.monotonic()))
     return not worker.is_alive()
+
+
+def log_entry(
+    at: dt.datetime, request_id: str, user_id: str, served: Served, result: dict[str, Any], **more: Any
+) -> dict[str, Any]:
+    """One decision as the log writes it: when, for which call and user, which ruleset version
+    answered and why, and its result; ``more`` adds what the writer knows besides (the
+    request's latency, a shadow candidate's result)."""
+    return {
+        "at": at.isoformat(),
+        "request_id": request_id,
+        "user_id": user_id,
+        "ruleset": served.compiled.name,
+        "version": served.version,
+        "version_reason": served.reason,
+        "result": result,
+        **more,
+    }
 
 
 class DecisionSink(Protocol):

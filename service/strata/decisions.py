@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar, overload
 
 from strata import metrics
-from strata.decisionlog import DecisionSink
+from strata.decisionlog import DecisionSink, log_entry
 from strata.engine.decision import (
     Decision,
     IncentiveDecision,
@@ -40,9 +40,9 @@ from strata.engine.decision import (
     SegmentDecision,
 )
 from strata.engine.facts import Clock
+from strata.engine.ruleset import decide_failing_closed
 from strata.errors import (
     DeadlineExceeded,
-    EvaluationError,
     InvalidArgument,
     NotFound,
     Problem,
@@ -74,13 +74,6 @@ def utc_now() -> dt.datetime:
 def deadline_after(seconds: float | None) -> float | None:
     """A ``time.monotonic()`` deadline from a remaining time (None: no deadline)."""
     return None if seconds is None else time.monotonic() + seconds
-
-
-def evaluation_failed(ruleset: str, exc: Exception) -> EvaluationError:
-    """An unexpected failure inside a ruleset's evaluation, by its type only (its text may hold data)."""
-    return EvaluationError(
-        f"ruleset {ruleset!r} failed while evaluating", [Problem(f"{type(exc).__name__} while evaluating")]
-    )
 
 
 def check_deadline(deadline: float | None, stage: str) -> None:
@@ -412,28 +405,17 @@ class DecisionService:
             if deadline is not None:  # the label is formatted only when there is a deadline to miss
                 check_deadline(deadline, f"before {compiled.name}")
             started = time.perf_counter() if log is not None else 0.0
-            try:
-                decision = compiled.decide(compiled.facts(profile, clock, memo, shared, skip), event)
-            except StrataError:
-                raise
-            except Exception as exc:  # a defect, never a default answer: fail closed, named
-                raise evaluation_failed(compiled.name, exc) from exc
+            decision = decide_failing_closed(
+                compiled, compiled.facts(profile, clock, memo, shared, skip), event
+            )
             answers.append(Answer(decision, served.version, served.reason))
             metrics.count_decision(compiled.name, served.version, served.reason)
             if snapshot.shadows and self.shadows is not None and served.reason != PINNED:
                 self._shadow(snapshot, served, decision, profile, clock, event, user_id, request_id, instant)
             if log is not None:
+                latency_ms = round((time.perf_counter() - started) * 1000, 3)
                 log.record(
-                    {
-                        "at": instant.isoformat(),
-                        "request_id": request_id,
-                        "user_id": user_id,
-                        "ruleset": compiled.name,
-                        "version": served.version,
-                        "version_reason": served.reason,
-                        "result": decision.to_dict(),
-                        "latency_ms": round((time.perf_counter() - started) * 1000, 3),
-                    }
+                    log_entry(instant, request_id, user_id, served, decision.to_dict(), latency_ms=latency_ms)
                 )
         return user_id, tuple(answers)
 

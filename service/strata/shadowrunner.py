@@ -20,9 +20,10 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from strata import metrics
-from strata.decisionlog import DecisionSink, drain
+from strata.decisionlog import DecisionSink, drain, log_entry
 from strata.engine.decision import Decision
 from strata.engine.facts import Clock
+from strata.engine.ruleset import decide_failing_closed
 from strata.errors import StrataError
 from strata.rulesets import Served
 from strata.shadows import outcome
@@ -83,9 +84,8 @@ class ShadowRunner:
         answered = run.decision.to_dict()
         started = time.perf_counter()
         try:
-            result: dict[str, Any] = {
-                "result": compiled.decide(compiled.facts(run.profile, run.clock), run.event).to_dict()
-            }
+            decision = decide_failing_closed(compiled, compiled.facts(run.profile, run.clock), run.event)
+            result: dict[str, Any] = {"result": decision.to_dict()}
         except StrataError as exc:
             result = {"error": {"code": exc.code, "message": exc.message}}
         elapsed = time.perf_counter() - started
@@ -95,21 +95,9 @@ class ShadowRunner:
             return
         metrics.SHADOW_DIFFERED.labels(*labels).inc()
         if self.log is not None:
+            shadow = {"version": run.candidate.version, **result, "latency_ms": round(elapsed * 1000, 3)}
             self.log.record(
-                {
-                    "at": run.at.isoformat(),
-                    "request_id": run.request_id,
-                    "user_id": run.user_id,
-                    "ruleset": compiled.name,
-                    "version": run.answered.version,
-                    "version_reason": run.answered.reason,
-                    "result": answered,
-                    "shadow": {
-                        "version": run.candidate.version,
-                        **result,
-                        "latency_ms": round(elapsed * 1000, 3),
-                    },
-                }
+                log_entry(run.at, run.request_id, run.user_id, run.answered, answered, shadow=shadow)
             )
 
     def wait_idle(self) -> None:

@@ -129,3 +129,44 @@ def test_a_pinned_request_and_the_candidates_own_version_are_not_shadowed() -> N
         service = DecisionService(Rulesets(served), shadows=Recorder())
         answer = service.classify_lifecycle(request)
         assert len(submitted) == expected and answer.version == served.version
+
+
+class BrokenRuleset:
+    """A candidate with a defect: its decision raises what no rule file can cause."""
+
+    name = "lifecycle.duolingo"
+
+    def facts(self, profile: Any, clock: Clock) -> None:
+        return None
+
+    def decide(self, facts: Any, event: Any) -> LifecycleDecision:
+        raise TypeError("a bug, with data in its text: user@example.com")
+
+
+def test_a_candidate_that_crashes_counts_as_a_difference_with_the_requests_error() -> None:
+    logged: list[dict[str, Any]] = []
+
+    class Sink:
+        def record(self, entry: dict[str, Any]) -> bool:
+            logged.append(entry)
+            return True
+
+    runner = ShadowRunner(Sink())
+    answered = Served(default_rules().compiled["lifecycle.duolingo"], 1, ACTIVE)
+    decision = LifecycleDecision("lifecycle.duolingo", "sha256:x", (), "current")
+    clock = Clock.for_profile(parse_datetime(AS_OF), {})
+    labels = ("lifecycle.duolingo", "3")
+    differed = metrics.SHADOW_DIFFERED.labels(*labels)._value.get()
+    run = ShadowRun(
+        Served(BrokenRuleset(), 3, "shadow"), answered, decision, None, clock, None, "u", "r", clock.as_of
+    )  # type: ignore[arg-type]
+    assert runner.submit(run)
+    assert runner.close()
+    assert metrics.SHADOW_DIFFERED.labels(*labels)._value.get() - differed == 1
+    (entry,) = logged
+    assert (
+        entry["version"] == 1 and entry["version_reason"] == ACTIVE and entry["result"]["stage"] == "current"
+    )
+    error = entry["shadow"]["error"]
+    assert entry["shadow"]["version"] == 3 and "result" not in entry["shadow"]
+    assert error["code"] == "evaluation_failed" and "example.com" not in error["message"]

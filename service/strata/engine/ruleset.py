@@ -22,7 +22,7 @@ from strata.engine.facts import DERIVED_FACTS, Clock, Facts, Memo
 from strata.engine.limits import LIMITS
 from strata.engine.schema import ProfileSchema
 from strata.engine.spec import RulesetBase
-from strata.errors import EvaluationError, Problem, RuleFileError
+from strata.errors import EvaluationError, Problem, RuleFileError, StrataError
 
 DataType = re_types.DataType
 SpecT = TypeVar("SpecT", bound=RulesetBase)
@@ -144,6 +144,13 @@ def failure(ruleset: str, rule: str, what: str, exc: ExpressionError) -> Evaluat
     """A failed expression, named by its ruleset, its rule and its field."""
     return EvaluationError(
         f"ruleset {ruleset!r} failed while evaluating", [Problem(str(exc), rule=rule, field=what)]
+    )
+
+
+def evaluation_failed(ruleset: str, exc: Exception) -> EvaluationError:
+    """An unexpected failure inside a ruleset's evaluation, by its type only (its text may hold data)."""
+    return EvaluationError(
+        f"ruleset {ruleset!r} failed while evaluating", [Problem(f"{type(exc).__name__} while evaluating")]
     )
 
 
@@ -301,3 +308,17 @@ class CompiledRuleset(Generic[SpecT]):
 
     def decide(self, facts: Facts, event: Mapping[str, Any] | None = None) -> Decision:
         raise NotImplementedError
+
+
+def decide_failing_closed(
+    ruleset: CompiledRuleset[Any], facts: Facts, event: Mapping[str, Any] | None = None
+) -> Decision:
+    """``ruleset.decide``, where a defect (any failure that is not already a Strata error) becomes
+    ``evaluation_failed`` named by the ruleset: never a default answer, never a stray exception.
+    The request path and shadow runs both decide this way."""
+    try:
+        return ruleset.decide(facts, event)
+    except StrataError:
+        raise
+    except Exception as exc:
+        raise evaluation_failed(ruleset.name, exc) from exc
