@@ -28,7 +28,7 @@ import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar, overload
+from typing import Any, Generic, TypeVar
 
 from strata import metrics
 from strata.decisionlog import DecisionSink, log_entry
@@ -125,49 +125,6 @@ class DecideResult:
     decisions: tuple[Answer[Decision], ...]
 
 
-class AskOne(Protocol[D]):
-    """The signature of ``DecisionService.classify_lifecycle`` and the other one-kind questions."""
-
-    def __call__(
-        self, request: DecisionRequest, deadline: float | None = None, request_id: str = ""
-    ) -> Answer[D]: ...
-
-
-class OneKind(Generic[D]):
-    """A ``DecisionService`` method asking one kind's question, typed by the kind's decision.
-
-    The four questions differ only in their kind and answer, so the service
-    declares them as a table of these rather than four copies of a method; each
-    is ``decide_kind`` with its kind filled in and its answer's type checked.
-    """
-
-    def __init__(self, kind: str, result: type[D]) -> None:
-        self.kind = kind
-        self.result = result
-
-    @overload
-    def __get__(self, service: None, owner: type[DecisionService]) -> OneKind[D]: ...
-    @overload
-    def __get__(self, service: DecisionService, owner: type[DecisionService]) -> AskOne[D]: ...
-    def __get__(
-        self, service: DecisionService | None, owner: type[DecisionService]
-    ) -> OneKind[D] | AskOne[D]:
-        if service is None:  # looked up on the class (help(), inspect)
-            return self
-        kind, result = self.kind, self.result
-
-        def ask(request: DecisionRequest, deadline: float | None = None, request_id: str = "") -> Answer[D]:
-            answer = service.decide_kind(kind, request, deadline, request_id)
-            decision = answer.decision
-            if not isinstance(decision, result):  # resolve() checked the kind: a bug if reached
-                raise TypeError(
-                    f"{decision.ruleset} answered a {type(decision).__name__}, not {result.__name__}"
-                )
-            return Answer(decision, answer.version, answer.version_reason)
-
-        return ask
-
-
 class DecisionService:
     """The decision use cases over a source of rulesets and an optional profile store.
 
@@ -225,10 +182,36 @@ class DecisionService:
         )
         return answers[0]
 
-    classify_lifecycle = OneKind("lifecycle", LifecycleDecision)
-    assign_segment = OneKind("segment", SegmentDecision)
-    evaluate_incentive = OneKind("incentive", IncentiveDecision)
-    recommend_intervention = OneKind("intervention", InterventionDecision)
+    # The four questions, typed by their answers (the transports call ``decide_kind``).
+
+    def classify_lifecycle(
+        self, request: DecisionRequest, deadline: float | None = None, request_id: str = ""
+    ) -> Answer[LifecycleDecision]:
+        return self._typed(LifecycleDecision, self.decide_kind("lifecycle", request, deadline, request_id))
+
+    def assign_segment(
+        self, request: DecisionRequest, deadline: float | None = None, request_id: str = ""
+    ) -> Answer[SegmentDecision]:
+        return self._typed(SegmentDecision, self.decide_kind("segment", request, deadline, request_id))
+
+    def evaluate_incentive(
+        self, request: DecisionRequest, deadline: float | None = None, request_id: str = ""
+    ) -> Answer[IncentiveDecision]:
+        return self._typed(IncentiveDecision, self.decide_kind("incentive", request, deadline, request_id))
+
+    def recommend_intervention(
+        self, request: DecisionRequest, deadline: float | None = None, request_id: str = ""
+    ) -> Answer[InterventionDecision]:
+        return self._typed(
+            InterventionDecision, self.decide_kind("intervention", request, deadline, request_id)
+        )
+
+    @staticmethod
+    def _typed(result: type[D], answer: Answer[Decision]) -> Answer[D]:
+        decision = answer.decision
+        if not isinstance(decision, result):  # resolve() checked the kind: a bug if reached
+            raise TypeError(f"{decision.ruleset} answered a {type(decision).__name__}, not {result.__name__}")
+        return Answer(decision, answer.version, answer.version_reason)
 
     # several kinds, many users -----------------------------------------------
 
