@@ -67,14 +67,9 @@ _FLAGS = {
 
 
 def _share(environ: Mapping[str, str], name: str) -> float:
-    text = environ.get(name) or "1"
-    try:
-        share = float(text)
-    except ValueError:
-        raise ValueError(f"{name}={text!r}: expected a share, 0 to 1") from None
-    if not 0 <= share <= 1:
-        raise ValueError(f"{name}={text!r}: a share is 0 to 1")
-    return share
+    return _number(
+        environ, name, 1.0, float, "a share, 0 to 1", lambda share: 0 <= share <= 1, "a share is 0 to 1"
+    )
 
 
 def _seconds(environ: Mapping[str, str], name: str, default: float) -> float:

@@ -68,7 +68,7 @@ def serve(
     REST child process at the same time).
     """
     stop = stop or threading.Event()
-    is_ready = ready or (lambda: bool(operations.decisions.rulesets.current().rulesets))
+    is_ready = ready or operations.has_rulesets
 
     def serving() -> bool:
         return not stop.is_set() and is_ready()

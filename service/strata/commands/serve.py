@@ -145,8 +145,9 @@ def serve_command(
     if rest == "gunicorn" and not metrics.multiprocess_dir():
         metrics_dir = tempfile.mkdtemp(prefix="strata-metrics-")
     gunicorn = _start_gunicorn(host, port, grace, settings, metrics_dir) if rest == "gunicorn" else None
-    if metrics_port or settings.metrics_port:
-        metrics.serve(metrics_port or settings.metrics_port, host)
+    serve_metrics_on = settings.metrics_port if metrics_port is None else metrics_port
+    if serve_metrics_on:  # 0: no metrics port (--metrics-port 0 overrides STRATA_METRICS_PORT)
+        metrics.serve(serve_metrics_on, host)
     services.watcher.start()
     freeze_start_up_heap()
     try:

@@ -129,8 +129,9 @@ def create_server(
 
     ``max_workers`` threads answer calls, health checks included (``STRATA_GRPC_WORKERS``).
 
-    The standard health service reports SERVING for "" and both services once
-    started; pass your own ``health_servicer`` to flip it to NOT_SERVING
+    The standard health service reports SERVING for "" and every service of
+    ``SERVICES``; pass your own ``health_servicer`` to follow readiness with
+    ``set_serving`` (as ``strata.server.serve`` does) and to turn NOT_SERVING
     before a graceful stop (see ``stop``). Messages are limited to
     ``operations.limits.max_message_bytes`` (RESOURCE_EXHAUSTED beyond).
     """

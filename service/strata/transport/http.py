@@ -138,7 +138,7 @@ def create_app(
 
     @app.get("/readyz")
     def readyz() -> Response:
-        is_ready = ready() if ready is not None else bool(operations.decisions.rulesets.current().rulesets)
+        is_ready = ready() if ready is not None else operations.has_rulesets()
         if not is_ready:
             return error_response(Unavailable("not ready to serve decisions"))
         return json_response({"status": "ready"})

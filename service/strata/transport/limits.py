@@ -1,8 +1,9 @@
-"""Request limits, checked on the parsed wire message: one check for both transports.
+"""Request limits: the same refusals, with the same field paths, on both transports.
 
-REST parses its JSON body into the same protobuf message gRPC receives, so
-walking the message once (``check_request``) gives the same refusal, with
-the same field path, whichever way a request came. The sizes that must be
+Most REST routes parse their JSON body into the same protobuf message gRPC
+receives, and walking that message (``check_request``) checks it whichever
+way it came; ``Decide`` and ``DecideBatch`` over REST skip the message and
+are checked on their JSON (below). The sizes that must be
 refused before parsing (body bytes, message bytes) are set on Flask and
 grpcio from the same ``RequestLimits``.
 

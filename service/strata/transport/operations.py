@@ -268,6 +268,11 @@ class Operations:
             "DecideBatch": self.decide_batch_json,
         }
 
+    def has_rulesets(self) -> bool:
+        """Rulesets are loaded, so decisions can be answered: what both transports call ready
+        unless told otherwise (the database is deliberately not part of it; see ``Services.ready``)."""
+        return bool(self.decisions.rulesets.current().rulesets)
+
     def authorize(self, rpc: str, authorization: str | None) -> Principal:
         """The caller, if its credentials (an ``Authorization`` value) allow ``rpc``; raises otherwise."""
         return self.access.authorize(self._roles[rpc], authorization)
