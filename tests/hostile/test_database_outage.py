@@ -28,7 +28,7 @@ import grpc
 import pytest
 import requests
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
 from strata.engine.schema import parse_datetime
@@ -192,6 +192,33 @@ def test_a_pooled_connection_the_server_dropped_costs_no_failed_call(database_ur
     assert _end_connections(database_url) == 1
     assert store.count() == 1  # through an SQLAlchemy Connection: the ping replaces it first
     engine.dispose()
+
+
+def test_the_profile_read_is_prepared_again_where_its_statement_is_gone(database_url: str) -> None:
+    """The read is a statement prepared per connection (``store/lookup.py``): a connection that replaced
+    a dropped one prepares it anew, and so does one where psycopg's rollback ran ``DEALLOCATE ALL``."""
+    migrate(database_url)
+    engine = make_engine(database_url, pool_size=1)  # each call below gets the pool's one connection
+    store = ProfileStore(engine, default_rules().schema)
+    store.upsert({**PROFILES["u-current"], "user_id": STORED})
+    assert store.get(STORED) is not None and _prepared(engine) == ["strata_profile"]
+    assert _end_connections(database_url) == 1
+    read = store.get(STORED)
+    assert read is not None and read["user_id"] == STORED and _prepared(engine) == ["strata_profile"]
+    for _ in range(6):  # psycopg prepares the (committed) upsert itself, then deallocates all on a rollback
+        store.upsert({**PROFILES["u-current"], "user_id": STORED})
+    assert store.count() == 1 and _prepared(engine) == []
+    read = store.get(STORED)
+    assert read is not None and read["user_id"] == STORED and _prepared(engine) == ["strata_profile"]
+    engine.dispose()
+
+
+def _prepared(engine: Engine) -> list[str]:
+    """The statements prepared with SQL on the pool's one connection (not the ones psycopg prepares)."""
+    with engine.connect() as connection:
+        return list(
+            connection.execute(text("SELECT name FROM pg_prepared_statements WHERE from_sql")).scalars()
+        )
 
 
 def _checkpoint(database_url: str) -> None:
