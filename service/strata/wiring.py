@@ -84,13 +84,8 @@ class Services:
             self.decision_log.close(max(0.0, deadline - time.monotonic()))
 
     def ready(self) -> bool:
-        """Rulesets are loaded: decisions can be answered (with inline profiles even while the database is down).
-
-        The database is deliberately not part of it: taking every replica out
-        of the load balancer during a database outage would also refuse the
-        decisions that need no stored profile.
-        """
-        return bool(self.decisions.rulesets.current().rulesets)
+        """What a serving process reports as ready: the transports' own default, ``Operations.has_rulesets``."""
+        return self.operations().has_rulesets()
 
 
 def freeze_start_up_heap() -> None:

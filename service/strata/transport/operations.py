@@ -269,8 +269,12 @@ class Operations:
         }
 
     def has_rulesets(self) -> bool:
-        """Rulesets are loaded, so decisions can be answered: what both transports call ready
-        unless told otherwise (the database is deliberately not part of it; see ``Services.ready``)."""
+        """Rulesets are loaded, so decisions can be answered: what both transports call ready.
+
+        The database is deliberately not part of it: decisions with inline
+        profiles are answered while it is down, and taking every replica out
+        of the load balancer during a database outage would refuse them too.
+        """
         return bool(self.decisions.rulesets.current().rulesets)
 
     def authorize(self, rpc: str, authorization: str | None) -> Principal:
