@@ -8,8 +8,10 @@ alone.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import datetime as dt
+import types
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -55,38 +57,57 @@ C = TypeVar("C", bound=type)
 def quick_init(cls: C) -> C:
     """A frozen dataclass whose instances build several times faster.
 
-    ``dataclass(frozen=True)`` writes each field with ``object.__setattr__``: a decision of
-    eighteen fields cost more to build than to decide. This ``__init__`` fills the instance
-    dict in one call instead (for a few fields, the generated one is as fast: kept there). Same arguments (positional or by name, defaults), same
-    ``TypeError`` for a missing or unknown one; the class stays frozen to everyone else.
+    ``dataclass(frozen=True)`` writes each field with ``object.__setattr__``: building a decision
+    and its hits cost more than deciding. This ``__init__`` stores each field in the instance dict
+    directly (the class stays frozen to everyone else). It is generated, as the dataclass's own is,
+    with the dataclass's signature: the same arguments, positional or by name, the same defaults
+    (a ``default_factory`` field also takes None for "a new default"), and Python's own
+    ``TypeError`` for a missing or unknown one. Built from ``ast`` nodes, as compiled rules are.
     """
-    fields = dataclasses.fields(cls)
-    names = tuple(f.name for f in fields)
-    expected = frozenset(names)
-    defaults = {f.name: f.default for f in fields if f.default is not dataclasses.MISSING}
-
-    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-        if args:
-            if not kwargs and len(args) == len(names):
-                self.__dict__.update(zip(names, args, strict=True))
-                return
-            if len(args) > len(names) or kwargs.keys() & names[: len(args)]:
-                raise TypeError(f"{cls.__name__}: too many or repeated arguments")
-            kwargs.update(zip(names, args, strict=False))
-        if kwargs.keys() != expected:
-            kwargs = {**defaults, **kwargs}
-            if kwargs.keys() != expected:
-                raise TypeError(
-                    f"{cls.__name__}: missing {sorted(expected - kwargs.keys())}, "
-                    f"unknown {sorted(kwargs.keys() - expected)}"
-                )
-        self.__dict__.update(kwargs)
-
-    __init__.__qualname__ = f"{cls.__qualname__}.__init__"
-    cls.__init__ = __init__  # type: ignore[misc]
+    instance_dict = ast.Name(id="fields", ctx=ast.Load())
+    body: list[ast.stmt] = [
+        _assign("fields", ast.Attribute(value=_load("self"), attr="__dict__", ctx=ast.Load()))
+    ]
+    scope: dict[str, Any] = {"__builtins__": {}}
+    defaults = []
+    for f in dataclasses.fields(cls):
+        if f.default is not dataclasses.MISSING:
+            defaults.append(f.default)
+        elif f.default_factory is not dataclasses.MISSING:
+            defaults.append(None)
+            scope[f"factory_{f.name}"] = f.default_factory
+            missing = ast.Compare(left=_load(f.name), ops=[ast.Is()], comparators=[ast.Constant(None)])
+            new = ast.Call(func=_load(f"factory_{f.name}"), args=[], keywords=[])
+            body.append(ast.If(test=missing, body=[_assign(f.name, new)], orelse=[]))
+        target = ast.Subscript(value=instance_dict, slice=ast.Constant(f.name), ctx=ast.Store())
+        body.append(ast.Assign(targets=[target], value=_load(f.name)))
+    parameters = [ast.arg(arg=name) for name in ("self", *(f.name for f in dataclasses.fields(cls)))]
+    function = ast.FunctionDef(
+        name="__init__",
+        args=ast.arguments(posonlyargs=[], args=parameters, kwonlyargs=[], kw_defaults=[], defaults=[]),
+        body=body,
+        decorator_list=[],
+        returns=None,
+    )
+    module = compile(
+        ast.fix_missing_locations(ast.Module(body=[function], type_ignores=[])), "<quick_init>", "exec"
+    )
+    code = next(const for const in module.co_consts if isinstance(const, types.CodeType))
+    init = types.FunctionType(code, scope, "__init__", tuple(defaults) or None)
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    cls.__init__ = init  # type: ignore[misc]
     return cls
 
 
+def _load(name: str) -> ast.Name:
+    return ast.Name(id=name, ctx=ast.Load())
+
+
+def _assign(name: str, value: ast.expr) -> ast.Assign:
+    return ast.Assign(targets=[ast.Name(id=name, ctx=ast.Store())], value=value)
+
+
+@quick_init
 @dataclass(frozen=True)
 class RuleHit:
     """One rule that decided: its id, why, and the facts it read.
@@ -97,12 +118,6 @@ class RuleHit:
     rule: str
     reason: str
     facts: dict[str, Any] = field(default_factory=dict)
-
-    def __init__(self, rule: str, reason: str, facts: dict[str, Any] | None = None) -> None:
-        """The generated one, without its three ``object.__setattr__`` calls: a decision builds
-        several hits, and writing the instance dict directly (still frozen to everyone else) costs
-        half as much."""
-        self.__dict__.update(rule=rule, reason=reason, facts={} if facts is None else facts)
 
     def renamed(self, rule: str, reason: str | None = None) -> RuleHit:
         """The same facts under another rule id (and reason)."""
@@ -122,6 +137,7 @@ class Decision:
         return result
 
 
+@quick_init
 @dataclass(frozen=True)
 class LifecycleDecision(Decision):
     stage: str
@@ -154,6 +170,7 @@ class IncentiveDecision(Decision):
     privileges: tuple[str, ...]
 
 
+@quick_init
 @dataclass(frozen=True)
 class Action:
     id: str
@@ -165,6 +182,7 @@ class Action:
     cooldown_seconds: int
 
 
+@quick_init
 @dataclass(frozen=True)
 class SkippedAction:
     id: str

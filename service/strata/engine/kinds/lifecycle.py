@@ -28,7 +28,7 @@ class LifecycleRuleset(CompiledRuleset[LifecycleSpec]):
 
     def decide(self, facts: Facts, event: Mapping[str, Any] | None = None) -> LifecycleDecision:
         stage, why = self.classify(facts)
-        return LifecycleDecision(ruleset=self.name, checksum=self.checksum, explanation=(why,), stage=stage)
+        return LifecycleDecision(self.name, self.checksum, (why,), stage)  # by position: the quickest call
 
     def outcomes(self) -> list[str]:
         """Every stage this ruleset can answer, in order."""

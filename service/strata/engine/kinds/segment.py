@@ -89,14 +89,7 @@ class SegmentRuleset(CompiledRuleset[SegmentSpec]):
 
     def decide(self, facts: Facts, event: Mapping[str, Any] | None = None) -> SegmentDecision:
         segment, scores, tags, hits = self.classify(facts)
-        return SegmentDecision(
-            ruleset=self.name,
-            checksum=self.checksum,
-            explanation=hits,
-            segment=segment,
-            scores=scores,
-            tags=tags,
-        )
+        return SegmentDecision(self.name, self.checksum, hits, segment, scores, tags)  # by position: quickest
 
     def classify(self, facts: Facts) -> tuple[str, dict[str, int], tuple[str, ...], tuple[RuleHit, ...]]:
         """Segment, scores, tags and the rules that gave them (what an intervention building on this needs)."""
