@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from strata.engine import compiler
 from strata.engine.expressions import DataType, Expression, ExpressionError, compile_condition, object_type
 from strata.engine.facts import Clock, Facts
-from strata.engine.ruleset import Chain, Choice, CompiledRuleset, Compiler
+from strata.engine.ruleset import AllMatches, Chain, Choice, CompiledRuleset, Compiler, FirstMatch
 from strata.errors import StrataError
 from strata.rulefiles.loader import load_paths
 from tests.conftest import RULES_DIR
@@ -264,21 +264,21 @@ def test_names_the_generated_code_uses_are_just_fact_names() -> None:
     assert both("profile + s", GOOD)[0] == (str, "'pab'")
 
 
-def chain_answers(chain: Chain[int], facts: Facts) -> tuple[Any, Any]:
-    """(first match, all matches) of a chain, each its rule ids or the error it raised."""
+def chain_answers(first: FirstMatch[int], every: AllMatches[int], facts: Facts) -> tuple[Any, Any]:
+    """(first match, all matches) of the same rules, each its rule ids or the error it raised."""
     answers: list[Any] = []
-    for match in (lambda: chain.first(facts), lambda: chain.all(facts)):
+    for match in (lambda: first.first(facts, None), lambda: every.all(facts)):
         try:
             found = match()
         except StrataError as exc:
             answers.append((exc.message, exc.problems))
         else:
-            answers.append(found[0].id if isinstance(found, tuple) else [c.id for c, _ in found or ()])
+            answers.append(found[1].rule if isinstance(found, tuple) else [c.id for c, _ in found or ()])
     return answers[0], answers[1]
 
 
 def test_a_chain_hands_each_failing_condition_alone_to_the_interpreter() -> None:
-    """One function evaluates a ruleset's conditions (``Chain``); each one that fails at run time,
+    """One function evaluates a ruleset's conditions (``FirstMatch``, ``AllMatches``); each one that fails at run time,
     or is not compiled, is decided by the interpreter, and the others stay compiled. Compiled code
     reads a condition's facts before evaluating it: ``missing_fact`` fails there, where rule-engine
     never reads it (the interpreter decides: false); the next condition reuses the unassigned local
@@ -293,17 +293,49 @@ def test_a_chain_hands_each_failing_condition_alone_to_the_interpreter() -> None
         "n == 2",
     ]
     choices = [Choice(f"r{i}", compile_condition(text, types), i, "why") for i, text in enumerate(texts)]
-    chain = Chain("test.chain", choices)
-    assert chain._first is not None and not choices[2].when.compiled
+    first, every = FirstMatch("test.chain", choices), AllMatches("test.chain", choices)
+    assert first._bare is not None and every._bare is not None and not choices[2].when.compiled
     facts = Facts({}, CLOCK, {**GOOD, "result": 1, "f0": 2}, skip_facts=True)  # hits read no missing_fact
     reruns = compiler.counts["reruns"]
-    compiled = chain_answers(chain, facts)
+    compiled = chain_answers(first, every, facts)
     assert compiler.counts["reruns"] - reruns == 1 + 2  # rule 0; rules 0 and 4
     with interpreted():
-        reference = chain_answers(chain, facts)
+        reference = chain_answers(first, every, facts)
     assert compiled == reference
     assert compiled[0] == "r1"
     assert compiled[1][1][0].rule == "r4" and "division by zero" in compiled[1][1][0].message
+
+
+def test_a_chain_explains_each_match_with_the_facts_its_rule_read() -> None:
+    """The chained code hands back the values of the facts a matching condition read, from its own
+    locals; where they may not all be there (an earlier condition failed before reading one that a
+    short-circuit then skipped, or a name is a comprehension variable), the hit reads the facts
+    again. Either way the explanation is the interpreter's, byte for byte."""
+    types = {**TYPES, "missing_fact": DataType.FLOAT, "y": DataType.FLOAT, "x": DataType.FLOAT}
+    texts = [
+        "n == 3 and missing_fact > 1 and y > 0",  # fails reading missing_fact, before y
+        "n == 2 or y > 1",  # y unread (short-circuit): its local was never assigned
+        "s == 'ab' and d > d",
+        "[x for x in xs if x > 1] == [2.5]",  # x: a fact, and here only a comprehension variable
+        "xs[0] == 1 and o.n == 4 and d == d",
+    ]
+    choices = [Choice(f"r{i}", compile_condition(text, types), i, "why") for i, text in enumerate(texts)]
+    every = AllMatches("test.chain", choices)
+    first = FirstMatch("test.chain", choices[1:])
+    shown = []
+    for facts_values in ({**GOOD, "y": 5, "x": 7}, {**GOOD, "n": 1, "y": 0.5, "x": None}):
+        answers = []
+        for compiled in (True, False):
+            Expression.use_compiled = compiled
+            try:
+                facts = Facts({}, CLOCK, facts_values)
+                found = first.first(facts, None)
+                answers.append((repr(every.all(facts)), None if found is None else repr(found[1])))
+            finally:
+                Expression.use_compiled = True
+        assert answers[0] == answers[1]
+        shown.append(answers[0])
+    assert "facts={'n': 2, 'y': 5}" in str(shown[0][1]) and "facts={'x': None, 'xs': [1, 2.5]}" in shown[1][0]
 
 
 def test_text_in_a_rule_stays_data() -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
+import itertools
 import warnings
 from collections import OrderedDict
 from typing import Any
@@ -33,7 +34,7 @@ from hypothesis import strategies as st
 from strata.engine import compiler
 from strata.engine.expressions import DataType, Expression, ExpressionError, compile_condition, object_type
 from strata.engine.facts import Clock, Facts
-from strata.engine.ruleset import Chain, Choice
+from strata.engine.ruleset import AllMatches, Chain, Choice, FirstMatch
 from strata.errors import EvaluationError
 
 OBJECT = object_type("thing", {"n": DataType.FLOAT, "s": DataType.STRING, "t": DataType.DATETIME})
@@ -272,14 +273,15 @@ def test_compiled_code_agrees_with_the_interpreter(
 # -- rule chains -------------------------------------------------------------------
 
 
-def chain_outcome(chain: Chain[int], facts: Facts, first: bool, interpret: bool) -> tuple[str, Any]:
+def chain_outcome(chain: Chain[int], facts: Facts, interpret: bool) -> tuple[str, Any]:
     """What a chain answers (the matching rules and their hits) or the error it raises, by the
     chained compiled code or rule by rule with the interpreter."""
     Expression.use_compiled = not interpret
     try:
-        if first:
-            match = chain.first(facts)
-            return "value", None if match is None else (match[0].result, repr(match[1]))
+        if isinstance(chain, FirstMatch):
+            match = chain.first(facts, None)
+            return "value", None if match is None else (match[0], repr(match[1]))
+        assert isinstance(chain, AllMatches)
         return "value", [(choice.result, repr(hit)) for choice, hit in chain.all(facts)]
     except EvaluationError as exc:
         return "error", (exc.message, exc.problems)
@@ -298,25 +300,25 @@ conditions = expressions("bool", 2)
 def test_a_chain_of_conditions_agrees_with_the_interpreter_rule_by_rule(
     condition_texts: list[str], fact_sets: list[tuple[dict[str, Any], Clock]]
 ) -> None:
-    """A ruleset's conditions compiled into one function (``Chain``) match the same rules, with the
-    same explanations and the same errors, as the interpreter testing them one by one: also when
+    """A ruleset's conditions compiled into one function (``FirstMatch``, ``AllMatches``) match the same
+    rules, with the same explanations (with the facts' values or without) and the same errors, as the interpreter testing them one by one: also when
     some conditions are not compiled, or fail at run time and are handed to the interpreter."""
     choices = []
     for index, text in enumerate(condition_texts):
         with contextlib.suppress(ExpressionError):  # an ill-typed one is refused at load: left out
             choices.append(Choice(f"rule{index}", compile_condition(text, TYPES), index, f"reason {index}"))
     assume(choices)
-    chain = Chain("test.chain", choices)
-    event("chained" if chain._first else "not chained")
+    chains = [FirstMatch("test.chain", choices), AllMatches("test.chain", choices)]
+    event("chained" if chains[0]._bare else "not chained")
     if not all(choice.when.compiled for choice in choices):
         event("some conditions interpreted")
     for values, clock in fact_sets:
-        facts = Facts({}, clock, values)
-        for first in (True, False):
-            expected = chain_outcome(chain, facts, first, interpret=True)
+        for chain, skip_facts in itertools.product(chains, (False, True)):
+            facts = Facts({}, clock, values, skip_facts=skip_facts)
+            expected = chain_outcome(chain, facts, interpret=True)
             reruns = compiler.counts["reruns"]
-            got = chain_outcome(chain, facts, first, interpret=False)
-            assert got == expected, (condition_texts, values, first)
+            got = chain_outcome(chain, facts, interpret=False)
+            assert got == expected, (condition_texts, values, type(chain).__name__, skip_facts)
             event(f"answer: {expected[0]}")
             if compiler.counts["reruns"] > reruns:
                 event("a condition was handed to the interpreter")

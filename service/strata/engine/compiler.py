@@ -66,6 +66,7 @@ from rule_engine.parser import utilities as re_parse
 
 from strata.engine import compiled_runtime as rt
 from strata.engine.compiled_runtime import NotCompilable, Unexpected
+from strata.engine.decision import ALREADY_PLAIN, plain
 from strata.engine.limits import bounded_range
 from strata.engine.parsing import Re2Comparison
 
@@ -205,6 +206,7 @@ class _Generator:
         #: In a chain: each fact read so far -> the local holding it, assigned in ``prologue``.
         self.hoisted: dict[str, str] | None = None
         self.prologue: list[ast.stmt] = []
+        self.touched: set[str] = set()  # the facts the current condition of a chain read
 
     # -- plumbing ---------------------------------------------------------
 
@@ -288,7 +290,14 @@ class _Generator:
         result = self.value(statement.expression)
         return self.build([guard, *self.locals(), *self.block, ast.Return(value=result)])
 
-    def chain(self, rules: list[Any | None], first: bool, retry: Function, not_boolean: Function) -> Function:
+    def chain(
+        self,
+        rules: list[Any | None],
+        first: bool,
+        retry: Function,
+        not_boolean: Function,
+        reads: list[tuple[str, ...]] | None = None,
+    ) -> Function:
         """One function for a list of conditions evaluated in order: it returns the index of the
         first that holds (-1 if none) when ``first``, else the list of the indices of all that hold.
 
@@ -301,35 +310,34 @@ class _Generator:
         that fails fails inside a ``try`` (a later condition reading the unassigned local fails
         too, and is retried: the interpreter decides, as everywhere in compiled code).
         The caller guarantees ``facts`` is of the access's type.
+
+        ``reads``, each condition's facts (``Expression.reads``): then each match comes with the
+        facts that condition read, as ``(index, values)`` (``(-1, None)`` for no match when
+        ``first``), ``values`` mapping each name, in that order, to its plain value (``plain``) from
+        the locals the condition read: what an explanation shows, without reading the facts again.
+        ``values`` is None where the locals may not hold them: the interpreter decided that
+        condition or an earlier one (whose unassigned locals a short-circuit may have skipped), or
+        the condition reads a name as something else than a fact (a comprehension variable).
         """
         self.hoisted = {}
         found = _name("found")
         retry_ref, not_boolean_ref = self.ref(retry), self.ref(not_boolean)
         body: list[ast.stmt] = [] if first else [_assign("found", ast.List(elts=[], ctx=ast.Load()))]
-        for index, rule in enumerate(rules):
-            retried = _call(retry_ref, ast.Constant(index), _name("facts"), _name("exc"))
-            if rule is None:
-                retried.args[2] = ast.Constant(None)
-                body.append(_assign("result", retried))
-            else:
-                self.use(rule.context)
-                self.block, self.prologue = [], []
-                value = self.value(rule.statement.expression)
-                handler = ast.ExceptHandler(
-                    type=self.ref(Exception), name="exc", body=[_assign("result", retried)]
-                )
-                attempt = [*self.prologue, *self.block, _assign("result", value)]
-                body.append(ast.Try(body=attempt, handlers=[handler], orelse=[], finalbody=[]))
-            matched: ast.stmt = (
-                ast.Return(value=ast.Constant(index))
-                if first
-                else ast.Expr(value=_method(found, "append", ast.Constant(index)))
-            )
+        if reads is not None:
+            body.append(_assign("failed", ast.Constant(False)))
+
+        def check(index: int, values: ast.expr) -> list[ast.stmt]:
+            """What a condition's result does: a match is returned or collected, a non-boolean refused."""
+            match: ast.expr = ast.Constant(index)
+            if reads is not None:
+                match = ast.Tuple(elts=[match, values], ctx=ast.Load())
             result = _name("result")
-            body.append(
+            return [
                 ast.If(
                     test=ast.Compare(left=result, ops=[ast.Is()], comparators=[ast.Constant(True)]),
-                    body=[matched],
+                    body=[
+                        ast.Return(value=match) if first else ast.Expr(value=_method(found, "append", match))
+                    ],
                     orelse=[
                         ast.If(
                             test=ast.Compare(
@@ -340,9 +348,48 @@ class _Generator:
                         )
                     ],
                 )
+            ]
+
+        retried_marks = [] if reads is None else [_assign("failed", ast.Constant(True))]
+        for index, rule in enumerate(rules):
+            retried = _call(retry_ref, ast.Constant(index), _name("facts"), _name("exc"))
+            if rule is None:
+                retried.args[2] = ast.Constant(None)
+                body += [_assign("result", retried), *retried_marks, *check(index, ast.Constant(None))]
+                continue
+            self.use(rule.context)
+            self.block, self.prologue, self.touched = [], [], set()
+            value = self.value(rule.statement.expression)
+            handler = ast.ExceptHandler(
+                type=self.ref(Exception),
+                name="exc",
+                body=[_assign("result", retried), *retried_marks, *check(index, ast.Constant(None))],
             )
-        body.append(ast.Return(value=ast.Constant(-1) if first else found))
+            attempt = [*self.prologue, *self.block, _assign("result", value)]
+            values = ast.Constant(None) if reads is None else self.read_values(reads[index])
+            body.append(ast.Try(body=attempt, handlers=[handler], orelse=check(index, values), finalbody=[]))
+        none: ast.expr = ast.Constant(-1)
+        if reads is not None:
+            none = ast.Tuple(elts=[none, ast.Constant(None)], ctx=ast.Load())
+        body.append(ast.Return(value=none if first else found))
         return self.build([*self.locals(), *body])
+
+    def read_values(self, names: tuple[str, ...]) -> ast.expr:
+        """The plain values of the facts ``names`` from the locals the current condition read, or
+        None if it read others (see ``chain``); None too at run time if a condition failed before."""
+        if set(names) != self.touched:
+            return ast.Constant(None)
+        shown: list[ast.expr] = []
+        for name in names:
+            local = _name(self.hoisted[name])  # type: ignore[index]
+            is_plain = ast.Compare(
+                left=ast.Attribute(value=local, attr="__class__", ctx=ast.Load()),
+                ops=[ast.In()],
+                comparators=[self.ref(ALREADY_PLAIN)],
+            )
+            shown.append(ast.IfExp(test=is_plain, body=local, orelse=_call(self.ref(plain), local)))
+        values = ast.Dict(keys=[ast.Constant(name) for name in names], values=shown)
+        return ast.IfExp(test=_name("failed"), body=ast.Constant(None), orelse=values)
 
     def use(self, context: Any) -> None:
         """Generate code for an expression parsed in ``context`` (its decimal context and zone)."""
@@ -493,9 +540,31 @@ class _Generator:
             return _name(self.scopes[node.name])
         if node.result_type == DataType.UNDEFINED:
             raise NotCompilable("untyped symbol")
-        read = self.read_fact(node.name)
-        load = rt.loader(node.result_type, self.zone)
-        return read if load is None else _call(self.ref(load), read)
+        return self.loaded(self.read_fact(node.name), rt.loader(node.result_type, self.zone))
+
+    def loaded(self, read: ast.expr, load: Function | None) -> ast.expr:
+        """``read`` through ``load`` (None: as it is). The commonest loaders return a value of the
+        right type as it is: for them the test is inline (a call costs more than the test), and
+        the loader is called only to raise."""
+        if load is rt.load_boolean:
+            held = self.hold(read)
+            test: ast.expr = ast.BoolOp(
+                op=ast.Or(),
+                values=[
+                    ast.Compare(left=held, ops=[ast.Is()], comparators=[ast.Constant(True)]),
+                    ast.Compare(left=held, ops=[ast.Is()], comparators=[ast.Constant(False)]),
+                ],
+            )
+        elif load is rt.load_string:
+            held = self.hold(read)
+            test = ast.Compare(
+                left=ast.Attribute(value=held, attr="__class__", ctx=ast.Load()),
+                ops=[ast.Is()],
+                comparators=[self.ref(str)],
+            )
+        else:
+            return read if load is None else _call(self.ref(load), read)
+        return ast.IfExp(test=test, body=held, orelse=_call(self.ref(load), held))
 
     def read_fact(self, name: str) -> ast.expr:
         """The fact's value as the facts hold it: ``profile["name"]`` or ``values["name"]``."""
@@ -504,6 +573,7 @@ class _Generator:
         read = ast.Subscript(value=_name(local), slice=ast.Constant(name), ctx=ast.Load())
         if self.hoisted is None:
             return read
+        self.touched.add(name)
         if name not in self.hoisted:
             self.hoisted[name] = f"f{len(self.hoisted)}"
             self.prologue.append(_assign(self.hoisted[name], read))
@@ -545,9 +615,7 @@ class _Generator:
             read = _call(self.ref(accessor), target, ast.Constant(node.name))
         declared = re_ast.base._resolve_type(object_type.attributes[node.name], self.context)
         load = rt.loader(declared, self.zone)
-        return self.unless_null(
-            target, node.safe, lambda: read if load is None else _call(self.ref(load), read)
-        )
+        return self.unless_null(target, node.safe, lambda: self.loaded(read, load))
 
     def builtin_attribute(self, base: Any, name: str, target: ast.expr) -> ast.expr:
         decimal_ = self.ref(Decimal)
@@ -946,12 +1014,17 @@ def compile_rule(rule: Any, access: FactsAccess) -> Function | None:
 
 
 def compile_chain(
-    rules: list[Any | None], access: FactsAccess, first: bool, retry: Function, not_boolean: Function
+    rules: list[Any | None],
+    access: FactsAccess,
+    first: bool,
+    retry: Function,
+    not_boolean: Function,
+    reads: list[tuple[str, ...]] | None = None,
 ) -> Function:
     """The rule-engine ``rules`` (each one that ``compile_rule`` compiled, else None; at least
     one compiled) as one function: see ``_Generator.chain``."""
     context = next(rule.context for rule in rules if rule is not None)
-    return _Generator(context, access).chain(rules, first, retry, not_boolean)
+    return _Generator(context, access).chain(rules, first, retry, not_boolean, reads)
 
 
 def _compile(rule: Any, access: FactsAccess) -> Function:

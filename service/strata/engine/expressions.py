@@ -225,14 +225,18 @@ class Expression:
         return boolean(self.interpret(facts))
 
     @staticmethod
-    def chain(expressions: list[Expression], first: bool, retry: Any, not_boolean: Any) -> Any:
+    def chain(
+        expressions: list[Expression], first: bool, retry: Any, not_boolean: Any, explained: bool = False
+    ) -> Any:
         """The conditions ``expressions`` as one compiled function (``compiler.compile_chain``), or
-        None where it would not help: none of them compiled, or they read facts differently."""
+        None where it would not help: none of them compiled, or they read facts differently.
+        ``explained``: each match comes with the plain values of the facts its condition read."""
         compiled = [expression._rule if expression.compiled else None for expression in expressions]
         access = expressions[0].access if expressions else None
         if not any(compiled) or any(expression.access != access for expression in expressions):
             return None
-        return compiler.compile_chain(compiled, expressions[0].access, first, retry, not_boolean)
+        reads = [expression.reads for expression in expressions] if explained else None
+        return compiler.compile_chain(compiled, expressions[0].access, first, retry, not_boolean, reads)
 
 
 def boolean(result: Any) -> bool:

@@ -12,7 +12,7 @@ import datetime as dt
 import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from rule_engine import types as re_types
 
@@ -27,6 +27,7 @@ from strata.errors import EvaluationError, Problem, RuleFileError, StrataError
 DataType = re_types.DataType
 SpecT = TypeVar("SpecT", bound=RulesetBase)
 T = TypeVar("T")
+D = TypeVar("D")
 
 
 class Compiler:
@@ -80,17 +81,15 @@ class Compiler:
             self.problem(message, path, rule)
         return expression
 
-    def chain(self, ruleset: str, field: str, rules: Sequence[Any], result: Callable[[Any], T]) -> Chain[T]:
+    def choices(self, field: str, rules: Sequence[Any], result: Callable[[Any], T]) -> list[Choice[T]]:
         """The rules listed under ``field`` (``stages``, ``tags``...), each with its condition compiled,
-        as one ``Chain``; a rule whose condition does not compile is left out, its problem recorded."""
-        return Chain(
-            ruleset,
-            [
-                Choice(rule.id, when, result(rule), rule.reason)
-                for index, rule in enumerate(rules)
-                if (when := self.expression(rule.when, f"{field}.{index}.when", rule.id, compile_condition))
-            ],
-        )
+        for a ``FirstMatch`` or ``AllMatches``; a rule whose condition does not compile is left out,
+        its problem recorded."""
+        return [
+            Choice(rule.id, when, result(rule), rule.reason)
+            for index, rule in enumerate(rules)
+            if (when := self.expression(rule.when, f"{field}.{index}.when", rule.id, compile_condition))
+        ]
 
     def profile_fields(self) -> frozenset[str]:
         """Fields whose rule value is the parsed profile's value as is, so compiled rules read them
@@ -177,27 +176,36 @@ class Choice(Generic[T]):
             return self.bare_hit
         return read_facts(self.id, self.reason, facts, self.when)
 
+    def hit_with(self, facts: Facts, values: dict[str, Any] | None) -> RuleHit:
+        """``hit``, from the plain values a chain's compiled code already read, if it could."""
+        return self.hit(facts) if values is None else RuleHit(self.id, self.reason, values)
+
     @functools.cached_property
     def bare_hit(self) -> RuleHit:
-        """The hit without the values of the facts, built once (immutable, as ``default_hit``)."""
+        """The hit without the values of the facts, built once (immutable, as a ruleset's default)."""
         return RuleHit(self.id, self.reason)
 
 
 class Chain(Generic[T]):
-    """A ruleset's rules of one kind (stages, segments, tags, actions, badges), in file order.
+    """A ruleset's rules of one kind (stages, segments, tags, actions, badges), in file order, and
+    one way of matching them: the first that holds (``FirstMatch``) or all that hold (``AllMatches``).
 
-    Their conditions are also compiled together, at load, into one function per way of matching
-    (``Expression.chain``): a request then makes one call instead of one per rule, and reads each
-    fact once. Each condition keeps its own fallback to the interpreter, and the matches and their
-    explanations are the same as rule by rule (which is how the interpreter path still runs).
+    Their conditions are also compiled together, at load, into one function (``Expression.chain``):
+    a request then makes one call instead of one per rule, and reads each fact once; a second one
+    also returns the values of the facts each match read, for explanations. Each condition keeps
+    its own fallback to the interpreter, and the matches and their explanations are the same as
+    rule by rule (which is how the interpreter path still runs).
     """
+
+    takes_first: ClassVar[bool]
 
     def __init__(self, ruleset: str, choices: list[Choice[T]]) -> None:
         self.ruleset = ruleset
         self.choices = choices
         conditions = [choice.when for choice in choices]
-        self._first = Expression.chain(conditions, True, self._retry, self._not_boolean)
-        self._all = Expression.chain(conditions, False, self._retry, self._not_boolean)
+        first = self.takes_first
+        self._bare = Expression.chain(conditions, first, self._retry, self._not_boolean)
+        self._explained = Expression.chain(conditions, first, self._retry, self._not_boolean, explained=True)
 
     def __iter__(self) -> Iterator[Choice[T]]:
         return iter(self.choices)
@@ -218,38 +226,55 @@ class Chain(Generic[T]):
         except ExpressionError as exc:
             raise failure(self.ruleset, self.choices[index].id, "when", exc) from None
 
-    def first(self, facts: Facts) -> tuple[Choice[T], RuleHit] | None:
-        """The first rule whose condition holds, and its hit."""
-        if self._first is None or not Expression.use_compiled:
-            for choice in self.choices:
-                if self._test(choice, facts):
-                    return choice, choice.hit(facts)
-            return None
-        index = self._first(facts)
-        if index < 0:
-            return None
-        choice = self.choices[index]
-        return choice, choice.hit(facts)
-
-    def first_or_default(self, facts: Facts, default: T, default_hit: RuleHit) -> tuple[T, RuleHit]:
-        """The first matching rule's result, else the default (explained by ``default_hit``, built at load)."""
-        match = self.first(facts)
-        if match:
-            return match[0].result, match[1]
-        return default, default_hit
-
-    def all(self, facts: Facts) -> list[tuple[Choice[T], RuleHit]]:
-        """Every rule whose condition holds, in order, with its hit."""
-        if self._all is None or not Expression.use_compiled:
-            return [(choice, choice.hit(facts)) for choice in self.choices if self._test(choice, facts)]
-        choices = self.choices
-        return [(choices[index], choices[index].hit(facts)) for index in self._all(facts)]
-
     def _test(self, choice: Choice[T], facts: Facts) -> bool:
         try:
             return choice.when.test(facts)
         except ExpressionError as exc:
             raise failure(self.ruleset, choice.id, "when", exc) from None
+
+
+class FirstMatch(Chain[T]):
+    """Rules of which the first that holds decides (stages, segments)."""
+
+    takes_first = True
+
+    def first(self, facts: Facts, default: D) -> tuple[T, RuleHit] | D:
+        """The result of the first rule whose condition holds, and its hit; else ``default`` (for a
+        ruleset's default, built at load with its hit: ``(result, default_hit)``)."""
+        if self._bare is None or not Expression.use_compiled:
+            for choice in self.choices:
+                if self._test(choice, facts):
+                    return choice.result, choice.hit(facts)
+            return default
+        if facts.skip_facts:
+            index = self._bare(facts)
+            if index < 0:
+                return default
+            choice = self.choices[index]
+            return choice.result, choice.bare_hit
+        index, values = self._explained(facts)
+        if index < 0:
+            return default
+        choice = self.choices[index]
+        return choice.result, choice.hit_with(facts, values)
+
+
+class AllMatches(Chain[T]):
+    """Rules of which every one that holds counts (tags, actions, badges)."""
+
+    takes_first = False
+
+    def all(self, facts: Facts) -> list[tuple[Choice[T], RuleHit]]:
+        """Every rule whose condition holds, in order, with its hit."""
+        choices = self.choices
+        if self._bare is None or not Expression.use_compiled:
+            return [(choice, choice.hit(facts)) for choice in choices if self._test(choice, facts)]
+        if facts.skip_facts:
+            return [(choices[index], choices[index].bare_hit) for index in self._bare(facts)]
+        return [
+            (choices[index], choices[index].hit_with(facts, values))
+            for index, values in self._explained(facts)
+        ]
 
 
 class CompiledRuleset(Generic[SpecT]):

@@ -16,7 +16,7 @@ from typing import Any
 from strata.engine.decision import IncentiveDecision, RuleHit
 from strata.engine.expressions import Expression, compile_number, object_type
 from strata.engine.facts import Facts
-from strata.engine.ruleset import Chain, CompiledRuleset, Compiler, DataType, evaluate, hit
+from strata.engine.ruleset import AllMatches, CompiledRuleset, Compiler, DataType, evaluate, hit
 from strata.engine.schema import parse_datetime
 from strata.engine.spec import IncentiveSpec, PointsRule
 from strata.errors import InvalidArgument, Problem
@@ -89,7 +89,9 @@ class IncentiveRuleset(CompiledRuleset[IncentiveSpec]):
                 self.points[rule.event] = PointsRuleCompiled(rule, points, cap)
         compiler.types["after"] = AFTER_TYPE
         self._privileges: dict[tuple[int, str | None], tuple[str, ...]] = {}
-        self.badges: Chain[str] = compiler.chain(self.name, "badges", spec.badges, lambda rule: rule.result)
+        self.badges: AllMatches[str] = AllMatches(
+            self.name, compiler.choices("badges", spec.badges, lambda rule: rule.result)
+        )
 
     def level_of(self, points: int) -> int:
         return bisect.bisect_right(self.spec.levels.thresholds, points)

@@ -16,7 +16,7 @@ from strata.engine.expressions import object_type
 from strata.engine.facts import Facts
 from strata.engine.kinds.lifecycle import LifecycleRuleset
 from strata.engine.kinds.segment import SegmentRuleset, scores_type
-from strata.engine.ruleset import Chain, Choice, CompiledRuleset, Compiler, DataType
+from strata.engine.ruleset import AllMatches, Choice, CompiledRuleset, Compiler, DataType
 from strata.engine.spec import ActionRule, InterventionSpec, duration_seconds
 
 
@@ -56,8 +56,8 @@ class InterventionRuleset(CompiledRuleset[InterventionSpec]):
                 )
             else:
                 compiler.problem(f"no segment ruleset named {spec.uses.segment!r} is loaded", "uses.segment")
-        self.actions: Chain[ActionRule] = compiler.chain(
-            self.name, "actions", spec.actions, lambda rule: rule
+        self.actions: AllMatches[ActionRule] = AllMatches(
+            self.name, compiler.choices("actions", spec.actions, lambda rule: rule)
         )
         # what an action is and how long it rests depend on the file only: built once, shared (immutable)
         self._sent = {

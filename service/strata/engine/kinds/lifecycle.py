@@ -7,7 +7,7 @@ from typing import Any
 
 from strata.engine.decision import LifecycleDecision, RuleHit
 from strata.engine.facts import Facts
-from strata.engine.ruleset import Chain, CompiledRuleset, Compiler
+from strata.engine.ruleset import CompiledRuleset, Compiler, FirstMatch
 from strata.engine.spec import LifecycleSpec
 
 
@@ -16,15 +16,17 @@ class LifecycleRuleset(CompiledRuleset[LifecycleSpec]):
 
     def __init__(self, spec: LifecycleSpec, checksum: str, compiler: Compiler) -> None:
         super().__init__(spec, checksum, compiler)
-        self.stages: Chain[str] = compiler.chain(self.name, "stages", spec.stages, lambda rule: rule.result)
-        self.default_hit = RuleHit("default", spec.default.reason)
+        self.stages: FirstMatch[str] = FirstMatch(
+            self.name, compiler.choices("stages", spec.stages, lambda rule: rule.result)
+        )
+        self._default = (spec.default.stage, RuleHit("default", spec.default.reason))  # built once: immutable
 
     def classify(self, facts: Facts) -> tuple[str, RuleHit]:
         """The stage and the rule that gave it (what an intervention building on this needs)."""
         return self.memoized(facts, self._classify)
 
     def _classify(self, facts: Facts) -> tuple[str, RuleHit]:
-        return self.stages.first_or_default(facts, self.spec.default.stage, self.default_hit)
+        return self.stages.first(facts, self._default)
 
     def decide(self, facts: Facts, event: Mapping[str, Any] | None = None) -> LifecycleDecision:
         stage, why = self.classify(facts)

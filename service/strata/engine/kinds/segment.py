@@ -16,10 +16,11 @@ from strata.engine.expressions import (
 )
 from strata.engine.facts import Facts
 from strata.engine.ruleset import (
-    Chain,
+    AllMatches,
     CompiledRuleset,
     Compiler,
     DataType,
+    FirstMatch,
     failure,
     read_facts,
 )
@@ -67,11 +68,16 @@ class SegmentRuleset(CompiledRuleset[SegmentSpec]):
                 self.scores[name] = (score_spec, value)
                 self._thresholds[name] = [Decimal(threshold) for threshold in score_spec.thresholds]
         compiler.types["scores"] = scores_type(list(spec.scores))
-        self.segments: Chain[str] = compiler.chain(
-            self.name, "segments", spec.segments, lambda rule: rule.result
+        self.segments: FirstMatch[str] = FirstMatch(
+            self.name, compiler.choices("segments", spec.segments, lambda rule: rule.result)
         )
-        self.tags: Chain[str] = compiler.chain(self.name, "tags", spec.tags, lambda rule: rule.result)
-        self.default_hit = RuleHit("default", spec.default.reason)
+        self.tags: AllMatches[str] = AllMatches(
+            self.name, compiler.choices("tags", spec.tags, lambda rule: rule.result)
+        )
+        self._default = (
+            spec.default.segment,
+            RuleHit("default", spec.default.reason),
+        )  # built once: immutable
         self._reads_scores = any("scores" in c.when.reads for c in (*self.segments, *self.tags))
 
     def compute_scores(self, facts: Facts) -> tuple[dict[str, int], list[RuleHit]]:
@@ -99,7 +105,7 @@ class SegmentRuleset(CompiledRuleset[SegmentSpec]):
         scores, hits = self.compute_scores(facts) if self.scores else ({}, [])
         if self._reads_scores:
             facts = facts.with_extra(scores=scores)
-        segment, why = self.segments.first_or_default(facts, self.spec.default.segment, self.default_hit)
+        segment, why = self.segments.first(facts, self._default)
         hits.append(why)
         tags: tuple[str, ...] = ()
         if tagged := self.tags.all(facts):
