@@ -7,8 +7,6 @@ refused here, at start-up, rather than failing on the first import.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
@@ -19,7 +17,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import InvalidatePoolError
 
-from strata.store.timeouts import DeadlinePool, bound_postgres
+from strata.store.timeouts import DeadlinePool, Setting, bound_postgres
 
 SQLITE_BUSY_TIMEOUT_S = 30
 #: Waits for a pooled connection and connects give up after this long, or a request's budget if shorter.
@@ -97,19 +95,14 @@ def make_engine(url: str | URL, *, pool_size: int = 10) -> Engine:
     return engine
 
 
-@contextmanager
-def unpinged() -> Iterator[None]:
+def unpinged() -> Setting[bool]:
     """Checkouts inside skip the ping: for a read that its caller makes again if the connection is lost.
 
     The ping is a round trip on every checkout, to find the rare connection
     the server dropped; a read can instead find it by failing, and be made
     once more (``store.lookup``).
     """
-    token = _unpinged.set(True)
-    try:
-        yield
-    finally:
-        _unpinged.reset(token)
+    return Setting(_unpinged, True)
 
 
 def _ping(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:

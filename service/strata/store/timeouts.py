@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy.pool import QueuePool
 
+T = TypeVar("T")
 #: The monotonic instant by which database work in this context must be done (None: no budget).
 _until: ContextVar[float | None] = ContextVar("strata_database_until", default=None)
 #: libpq's smallest connect timeout; smaller values are treated as 2 s.
@@ -43,14 +42,30 @@ def remaining(default: float) -> float:
     return default if until is None else max(0.0, until - time.monotonic())
 
 
-@contextmanager
-def bounded(seconds: float) -> Iterator[None]:
-    """Database calls inside this block give up after ``seconds``."""
-    token = _until.set(time.monotonic() + seconds)
-    try:
-        yield
-    finally:
-        _until.reset(token)
+class Setting(Generic[T]):
+    """A context variable set to a value inside a ``with`` block (in this thread or task).
+
+    A class rather than ``@contextmanager``: every stored-profile load enters
+    two of these (``bounded``, ``engine.unpinged``), and a generator-based
+    context costs about twice as much.
+    """
+
+    __slots__ = ("_token", "_value", "_variable")
+
+    def __init__(self, variable: ContextVar[T], value: T) -> None:
+        self._variable = variable
+        self._value = value
+
+    def __enter__(self) -> None:
+        self._token = self._variable.set(self._value)
+
+    def __exit__(self, *_exc: object) -> None:
+        self._variable.reset(self._token)
+
+
+def bounded(seconds: float) -> Setting[float | None]:
+    """Database calls inside this block give up after ``seconds`` (counted from this call)."""
+    return Setting(_until, time.monotonic() + seconds)
 
 
 class DeadlinePool(QueuePool):
