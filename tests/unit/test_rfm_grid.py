@@ -68,6 +68,6 @@ def test_scores_follow_the_thresholds_from_profiles(days: int | None, orders: in
 
 
 def test_score_direction() -> None:
-    (r_spec, _), (f_spec, _) = RFM.scores["r"], RFM.scores["f"]
+    r_spec, f_spec = (next(s.spec for s in RFM.scores if s.name == name) for name in ("r", "f"))
     assert [score(r_spec, v) for v in (0, 7, 8, 30, 31, 90, 180, 181, None)] == [5, 5, 4, 4, 3, 3, 2, 1, 1]
     assert [score(f_spec, v) for v in (0, 1, 2, 4, 5, 10, 19, 20)] == [1, 1, 2, 2, 3, 4, 4, 5]

@@ -276,7 +276,9 @@ class _Generator:
 
     # -- entry points -----------------------------------------------------
 
-    def function(self, statement: Any) -> Function:
+    def function(self, statement: Any, compared: bool = False) -> Function:
+        """``f(facts)``: the statement's value; ``compared``: a FLOAT in ``number`` form (an int
+        where that is exact), for a value that is only compared, never shown or computed with."""
         facts = _name("facts")
         guard = ast.If(
             test=ast.Compare(
@@ -287,7 +289,7 @@ class _Generator:
             body=[ast.Raise(exc=self.ref(Unexpected), cause=None)],
             orelse=[],
         )
-        result = self.value(statement.expression)
+        result = (self.number if compared else self.value)(statement.expression)
         return self.build([guard, *self.locals(), *self.block, ast.Return(value=result)])
 
     def chain(
@@ -1001,10 +1003,11 @@ class _Generator:
     }
 
 
-def compile_rule(rule: Any, access: FactsAccess) -> Function | None:
-    """A function with ``rule``'s semantics, or None (counted) where the interpreter must stay."""
+def compile_rule(rule: Any, access: FactsAccess, compared: bool = False) -> Function | None:
+    """A function with ``rule``'s semantics, or None (counted) where the interpreter must stay.
+    ``compared``: see ``_Generator.function``."""
     try:
-        function = _compile(rule, access)
+        function = _compile(rule, access, compared)
     except NotCompilable as exc:
         counts["interpreted"] += 1
         fallback_reasons[str(exc)] += 1
@@ -1027,10 +1030,10 @@ def compile_chain(
     return _Generator(context, access).chain(rules, first, retry, not_boolean, reads)
 
 
-def _compile(rule: Any, access: FactsAccess) -> Function:
+def _compile(rule: Any, access: FactsAccess, compared: bool) -> Function:
     context = rule.context
     if getattr(context, "_Context__resolver", None) is not re_context.resolve_item:
         raise NotCompilable("custom symbol resolver")  # compiled code reads facts[name]
     if not all(context.decimal_context.traps[trap] for trap in _TRAPS):
         raise NotCompilable("decimal context without the default traps")  # NaN could arise
-    return _Generator(context, access).function(rule.statement)
+    return _Generator(context, access).function(rule.statement, compared)

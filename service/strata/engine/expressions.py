@@ -117,9 +117,15 @@ class Expression:
     """False: every evaluation uses the interpreter (tests compare the two paths with it)."""
 
     def __init__(
-        self, text: str, types: Mapping[str, Any], profile_fields: frozenset[str] = frozenset()
+        self,
+        text: str,
+        types: Mapping[str, Any],
+        profile_fields: frozenset[str] = frozenset(),
+        compared: bool = False,
     ) -> None:
-        """``profile_fields``: names whose value is the parsed profile's, as is (see ``Compiler``)."""
+        """``profile_fields``: names whose value is the parsed profile's, as is (see ``Compiler``).
+        ``compared``: the value is only compared (a score's), so compiled code may give a number as
+        an int equal to rule-engine's Decimal, which compares the same and costs no Decimal."""
         self.text = text
         context = _RequestContext(
             type_resolver=dict(types), default_timezone="utc", decimal_context=DECIMAL_CONTEXT
@@ -165,7 +171,7 @@ class Expression:
         """Each fact read, and whether its value is the parsed profile's (read there, it costs less)."""
         self.result_type = self._rule.statement.expression.result_type
         self.access = compiler.FactsAccess(Facts, "known", _CLOCK, "profile", profile_fields)
-        self._compiled = compiler.compile_rule(self._rule, self.access)
+        self._compiled = compiler.compile_rule(self._rule, self.access, compared)
 
     @property
     def compiled(self) -> bool:
@@ -261,5 +267,7 @@ def compile_number(
 def compile_optional_number(
     text: str | int | float, types: Mapping[str, Any], profile_fields: frozenset[str] = frozenset()
 ) -> Expression:
-    """A number that may be null (a score's value: null scores ``missing``)."""
-    return Expression(str(text), types, profile_fields).expect(DataType.FLOAT, "this value", nullable=True)
+    """A number that may be null, only compared (a score's value: null scores ``missing``)."""
+    return Expression(str(text), types, profile_fields, compared=True).expect(
+        DataType.FLOAT, "this value", nullable=True
+    )

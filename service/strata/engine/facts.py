@@ -344,7 +344,9 @@ class Facts(Mapping[str, Any]):
             self.answers,
             self.skip_facts,
         )
-        other.known.update({**self.known, **extra})  # what this one already read, without a lookup
+        known = other.known
+        known.update(self.known)  # what this one already read, without a lookup
+        known.update(extra)
         return other
 
     def rebase(self, extra: Mapping[str, Any]) -> Facts:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from strata.engine.decision import RuleHit, SegmentDecision
 from strata.engine.expressions import (
@@ -30,8 +30,8 @@ from strata.engine.spec import ScoreSpec, SegmentSpec
 def score(spec: ScoreSpec, value: Decimal | float | None, thresholds: Sequence[Decimal | float] = ()) -> int:
     """The 1..5 score of a value under four ascending thresholds.
 
-    ``thresholds``: the spec's, as Decimals (exact, and a Decimal compares with a
-    Decimal much faster than with a float, which it converts every time).
+    ``thresholds``: the spec's, each as ``exact`` makes it (a Decimal or an int compares with a
+    Decimal or an int much faster than with a float, which it converts every time).
     """
     if value is None:
         return spec.missing
@@ -41,8 +41,24 @@ def score(spec: ScoreSpec, value: Decimal | float | None, thresholds: Sequence[D
     return 1 + len(thresholds) - bisect.bisect_left(thresholds, value)  # those it is within
 
 
+def exact(threshold: float) -> int | Decimal:
+    """A threshold as the value it is compared with: an int where integral (an int compares with an
+    int, or with rule-engine's Decimal, fastest), else its exact Decimal."""
+    return int(threshold) if float(threshold).is_integer() else Decimal(threshold)
+
+
 def scores_type(names: list[str]) -> Any:
     return object_type("scores", {name: DataType.FLOAT for name in names})
+
+
+class Score(NamedTuple):
+    name: str
+    rule: str
+    spec: ScoreSpec
+    value: Expression
+    thresholds: list[int | Decimal]
+    reasons: dict[int, str]
+    bare_hits: dict[int, RuleHit]
 
 
 class SegmentRuleset(CompiledRuleset[SegmentSpec]):
@@ -50,23 +66,30 @@ class SegmentRuleset(CompiledRuleset[SegmentSpec]):
 
     def __init__(self, spec: SegmentSpec, checksum: str, compiler: Compiler) -> None:
         super().__init__(spec, checksum, compiler)
-        self.scores: dict[str, tuple[ScoreSpec, Expression]] = {}
-        self._thresholds: dict[str, list[Decimal]] = {}
-        self._score_rules = {name: f"score.{name}" for name in spec.scores}
-        self._reasons = {  # each score's reason for each value it can take, written once
-            name: {
-                value: score_spec.reason or f"{name} scored {value} by thresholds {score_spec.thresholds}"
-                for value in range(1, 6)
-            }
-            for name, score_spec in spec.scores.items()
-        }
+        #: Each score that compiled: its name, rule id, spec, value, thresholds (``exact``), and for
+        #: each score it can give, its reason and its hit without the facts' values (built once).
+        self.scores: list[Score] = []
         for name, score_spec in spec.scores.items():
+            rule = f"score.{name}"
             value = compiler.expression(
-                score_spec.value, f"scores.{name}.value", f"score.{name}", compile_optional_number
+                score_spec.value, f"scores.{name}.value", rule, compile_optional_number
             )
             if value:
-                self.scores[name] = (score_spec, value)
-                self._thresholds[name] = [Decimal(threshold) for threshold in score_spec.thresholds]
+                reasons = {
+                    given: score_spec.reason or f"{name} scored {given} by thresholds {score_spec.thresholds}"
+                    for given in range(1, 6)
+                }
+                self.scores.append(
+                    Score(
+                        name,
+                        rule,
+                        score_spec,
+                        value,
+                        [exact(threshold) for threshold in score_spec.thresholds],
+                        reasons,
+                        {given: RuleHit(rule, reason) for given, reason in reasons.items()},
+                    )
+                )
         compiler.types["scores"] = scores_type(list(spec.scores))
         self.segments: FirstMatch[str] = FirstMatch(
             self.name, compiler.choices("segments", spec.segments, lambda rule: rule.result)
@@ -83,14 +106,16 @@ class SegmentRuleset(CompiledRuleset[SegmentSpec]):
     def compute_scores(self, facts: Facts) -> tuple[dict[str, int], list[RuleHit]]:
         scores: dict[str, int] = {}
         hits = []
-        for name, (spec, value_expr) in self.scores.items():
-            rule = self._score_rules[name]
+        skip_facts = facts.skip_facts
+        for name, rule, spec, value_expr, thresholds, reasons, bare_hits in self.scores:
             try:
                 value = value_expr.evaluate(facts)
             except ExpressionError as exc:
                 raise failure(self.name, rule, "value", exc) from None
-            scores[name] = given = score(spec, value, self._thresholds[name])
-            hits.append(read_facts(rule, self._reasons[name][given], facts, value_expr))
+            scores[name] = given = score(spec, value, thresholds)
+            hits.append(
+                bare_hits[given] if skip_facts else read_facts(rule, reasons[given], facts, value_expr)
+            )
         return scores, hits
 
     def decide(self, facts: Facts, event: Mapping[str, Any] | None = None) -> SegmentDecision:
