@@ -19,7 +19,7 @@ from rule_engine import types as re_types
 from strata.engine.decision import ALREADY_PLAIN, Decision, RuleHit, plain
 from strata.engine.expressions import Expression, ExpressionError, boolean, compile_condition
 from strata.engine.facts import DERIVED_FACTS, Clock, Facts, Memo
-from strata.engine.limits import LIMITS
+from strata.engine.limits import LIMITS, exceeded
 from strata.engine.schema import ProfileSchema
 from strata.engine.spec import RulesetBase
 from strata.errors import EvaluationError, Problem, RuleFileError, StrataError
@@ -77,8 +77,11 @@ class Compiler:
             self.reads.setdefault(name, set()).add(rule or path)
         self.nodes += expression.nodes
         if self.nodes > LIMITS.file_nodes:
-            message = f"the number of syntax tree nodes in the file is {self.nodes} here, the maximum is {LIMITS.file_nodes}"
-            self.problem(message, path, rule)
+            self.problem(
+                exceeded("the number of syntax tree nodes in the file", self.nodes, LIMITS.file_nodes),
+                path,
+                rule,
+            )
         return expression
 
     def choices(self, field: str, rules: Sequence[Any], result: Callable[[Any], T]) -> list[Choice[T]]:
