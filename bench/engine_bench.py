@@ -941,8 +941,8 @@ def main(argv: list[str] | None = None) -> int:
         pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
         return 0
 
-    zen = zen_tables.sides() if zen_tables.zen else {}
     zen_rules = zen_tables.tables() if zen_tables.zen else {}
+    zen = zen_tables.sides(zen_rules)
     table = Table(
         title=f"Cost per decision ({args.clock} time): {args.profiles} profiles, median of {args.repeats} passes"
     )

@@ -393,6 +393,7 @@ def full_path(facts: Callable[[Mapping[str, Any], dt.datetime], dict[str, Any]],
     return answer
 
 
-def sides() -> dict[str, Answer]:
-    """Per ruleset, a function giving zen-engine's answer for a parsed profile (as the floors do)."""
-    return {name: full_path(FACTS[name], decide) for name, decide in tables().items()}
+def sides(rules_only: dict[str, RulesOnly]) -> dict[str, Answer]:
+    """Per ruleset, a function giving zen-engine's answer for a parsed profile (as the floors do),
+    from the ``tables()`` (one engine, built once, for both)."""
+    return {name: full_path(FACTS[name], decide) for name, decide in rules_only.items()}
