@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.conftest import Clients
@@ -14,7 +15,12 @@ Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 def scrape(clients: Clients) -> Samples:
     """Every sample of the server's ``GET /metrics``, by name and labels."""
-    response = clients.http.get(clients.base_url + "/metrics", timeout=30)
+    return scrape_url(clients.base_url, clients.http)
+
+
+def scrape_url(base_url: str, http: requests.Session | None = None) -> Samples:
+    """Every sample of ``GET /metrics`` at ``base_url``, by name and labels."""
+    response = (http or requests.Session()).get(base_url + "/metrics", timeout=30)
     assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/plain")
     return {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value

@@ -2,4 +2,5 @@
 
 from strata.cli import main
 
-main()
+if __name__ == "__main__":  # not when a spawned serving process imports this as its parent's main module
+    main()

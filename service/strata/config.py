@@ -24,6 +24,10 @@ MIN_SECRET_CHARS = 32
 #: gRPC handler threads. Decisions are CPU work under one GIL, which a few threads share with less
 #: contention than many; calls that wait on the database need more than one (docs/benchmarks.md).
 DEFAULT_GRPC_WORKERS = 4
+#: gRPC server processes sharing the port. One GIL caps a process at about one core of Python; more
+#: processes use more cores but each loads its own rules and database pool, so one is the default
+#: (a laptop, ``make run``, one-core containers) and a deployment sets its cores (docs/benchmarks.md).
+DEFAULT_GRPC_PROCESSES = 1
 
 
 def _number(
@@ -136,8 +140,10 @@ class Settings:
     rules_dir: Path = DEFAULT_RULES_DIR
     grpc_port: int = 50051
     http_port: int = 8080
-    #: Threads answering gRPC calls (health checks included).
+    #: Threads answering gRPC calls (health checks included), in each gRPC process.
     grpc_workers: int = DEFAULT_GRPC_WORKERS
+    #: Processes serving gRPC on the one port (``SO_REUSEPORT``: the kernel spreads connections).
+    grpc_processes: int = DEFAULT_GRPC_PROCESSES
     #: Decisions and reads need a reader (or publisher) token; registry changes always need a publisher's.
     require_tokens: bool = False
     #: Where population-wide reads (impact previews) go, such as a read replica; empty: ``database_url``.
@@ -176,7 +182,8 @@ class Settings:
         """Settings from ``STRATA_*`` variables; unset or empty ones keep their defaults.
 
         Variables: ``STRATA_DATABASE_URL``, ``STRATA_RULES_DIR``,
-        ``STRATA_GRPC_PORT``, ``STRATA_HTTP_PORT``, ``STRATA_GRPC_WORKERS``, ``STRATA_REQUIRE_TOKENS``,
+        ``STRATA_GRPC_PORT``, ``STRATA_HTTP_PORT``, ``STRATA_GRPC_WORKERS``, ``STRATA_GRPC_PROCESSES``,
+        ``STRATA_REQUIRE_TOKENS``,
         ``STRATA_READ_DATABASE_URL``, ``STRATA_DECISION_LOG``, ``STRATA_CONSOLE_SECRET``,
         ``STRATA_DECISION_LOG_SHARE``, ``STRATA_METRICS_PORT``, ``STRATA_DATABASE_TIMEOUT``,
         ``STRATA_RULES_SNAPSHOT`` and the request limits (``STRATA_MAX_BODY_BYTES``,
@@ -193,6 +200,7 @@ class Settings:
             grpc_port=_port(env, "STRATA_GRPC_PORT", 50051),
             http_port=_port(env, "STRATA_HTTP_PORT", 8080),
             grpc_workers=_positive(env, "STRATA_GRPC_WORKERS", DEFAULT_GRPC_WORKERS),
+            grpc_processes=_positive(env, "STRATA_GRPC_PROCESSES", DEFAULT_GRPC_PROCESSES),
             require_tokens=_flag(env, "STRATA_REQUIRE_TOKENS"),
             read_database_url=env.get("STRATA_READ_DATABASE_URL") or "",
             decision_log=env.get("STRATA_DECISION_LOG") or "",

@@ -14,6 +14,9 @@ Exposition (``GET /metrics`` on REST, ``strata serve --metrics-port``):
   for its workers) and ``/metrics`` on any worker adds them all up. The gRPC
   process serves its own at ``--metrics-port``; give it the same
   ``PROMETHEUS_MULTIPROC_DIR`` instead and REST's ``/metrics`` covers it too.
+- several gRPC processes (``strata serve --grpc-processes``): they and
+  gunicorn's workers share one such directory (made for them unless set), and
+  ``/metrics`` or ``--metrics-port`` adds them all up.
 
 The engine is pure, so it keeps plain counters of its own (expressions left
 to the interpreter when rules load, compiled evaluations rerun by the
@@ -107,8 +110,8 @@ def multiprocess_dir() -> str | None:
 
 
 def serve(port: int, host: str) -> None:
-    """This process's metrics on a port of their own (the gRPC process's, beside gunicorn)."""
-    start_http_server(port, host)
+    """The metrics ``exposition`` gives, on a port of their own (``strata serve --metrics-port``)."""
+    start_http_server(port, host, registry=_registry())
     start_engine_sync()
 
 
@@ -126,8 +129,13 @@ def start_engine_sync(every: float = 1.0) -> None:
 def exposition() -> tuple[bytes, str]:
     """The metrics in Prometheus' text format, and its content type: this process's, or all processes'."""
     sync_engine_counts()
+    return generate_latest(_registry()), CONTENT_TYPE_LATEST
+
+
+def _registry() -> CollectorRegistry:
+    """This process's registry, or one adding up every process's files in the multiprocess directory."""
     if multiprocess_dir() is None:
-        return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+        return REGISTRY
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    return generate_latest(registry), CONTENT_TYPE_LATEST
+    return registry

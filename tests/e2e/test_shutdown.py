@@ -21,6 +21,7 @@ import grpc
 import orjson
 import pytest
 import requests
+from google.protobuf import json_format
 from strata_client import StrataClient
 
 from strata.api.strata.v1 import decision_pb2 as pb
@@ -32,7 +33,7 @@ from strata.transport.convert import to_timestamp
 from strata.wiring import build_services
 from tests.conftest import ROOT, RULES_DIR
 from tests.fakes import AS_OF
-from tests.replica import start_replica
+from tests.replica import channels_to_every_process, serving_processes, start_replica
 
 SLOW_SECONDS = 1.5
 DUOLINGO = "lifecycle.duolingo"
@@ -101,11 +102,14 @@ def _read_until_closed(fd: int, timeout: float) -> bytes:
     raise AssertionError(f"the decision log was still open after {timeout} s")
 
 
-def test_sigterm_writes_out_the_decisions_still_queued_for_the_log(tmp_path: Path) -> None:
+@pytest.mark.parametrize("processes", [1, 2])
+def test_sigterm_writes_out_the_decisions_still_queued_for_the_log(tmp_path: Path, processes: int) -> None:
     """The decision log is a FIFO that the test does not read until a while after SIGTERM, so the
     server's log writer is stuck on a full pipe while the calls are answered and while the server
     stops: their entries are still queued in it. Each must be written before it exits (within
-    ``--grace``), and so must the difference the shadow candidate found for each call."""
+    ``--grace``), and so must the difference the shadow candidate found for each call. With two
+    gRPC processes (``--grpc-processes 2``), calls reach each of them, each with its own log
+    writer."""
     fifo = tmp_path / "decisions.jsonl"
     os.mkfifo(fifo)
     reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # first, so that the server's open() goes on
@@ -118,7 +122,13 @@ def test_sigterm_writes_out_the_decisions_still_queued_for_the_log(tmp_path: Pat
     registry.publish(DORMANT_IS_INACTIVE, "test")
     registry.set_shadow(DUOLINGO, Shadow(2, 1.0, "all"), registry.head(DUOLINGO).revision, "test")
     replica = start_replica(
-        database, tmp_path / "serve.log", "--grace", "20", env={"STRATA_DECISION_LOG": str(fifo)}
+        database,
+        tmp_path / "serve.log",
+        "--grace",
+        "20",
+        "--grpc-processes",
+        str(processes),
+        env={"STRATA_DECISION_LOG": str(fifo)},
     )
     rulesets = ["lifecycle", "segment", "intervention"]
     sent: list[str] = []
@@ -132,6 +142,18 @@ def test_sigterm_writes_out_the_decisions_still_queued_for_the_log(tmp_path: Pat
                     sent.append(f"{name}-{index}")
                     client.decide(
                         profile=DORMANT, rulesets=rulesets, as_of=parse_datetime(AS_OF), request_id=sent[-1]
+                    )
+        pids = serving_processes(replica) if processes > 1 else [replica.process.pid]
+        assert len(pids) == processes
+        request = json_format.ParseDict(
+            {"profile": DORMANT, "rulesets": rulesets, "as_of": AS_OF}, pb.DecideRequest()
+        )
+        for index, channel in enumerate(channels_to_every_process(replica, pids)):
+            with channel:
+                for call in range(5):
+                    sent.append(f"connection-{index}-{call}")
+                    pb_grpc.DecisionServiceStub(channel).Decide(
+                        request, timeout=10, metadata=(("x-request-id", sent[-1]),)
                     )
         replica.process.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):  # time a server that drops them to exit

@@ -1,7 +1,7 @@
 """SIGTERM under a load loop: readiness first, every call in flight answered, then a clean exit.
 
 A real ``strata serve`` (REST in its own thread, or under gunicorn as
-``make run`` serves it) takes concurrent DecideBatch calls over REST and gRPC,
+``make run`` serves it, or two gRPC processes on one port) takes concurrent DecideBatch calls over REST and gRPC,
 each slow enough (a batch of four inline profiles of 9,000 active days, three kinds each) to
 be caught mid-way. SIGTERM is sent in the middle of the loop. Counted:
 
@@ -116,10 +116,13 @@ def _watch_health(replica: Replica, seen: list[int], ready: threading.Event) -> 
             pass  # the server stopped
 
 
-@pytest.fixture(params=["builtin", "gunicorn"])
+@pytest.fixture(
+    params=[["--rest", "builtin"], ["--rest", "gunicorn"], ["--rest", "builtin", "--grpc-processes", "2"]],
+    ids=["builtin", "gunicorn", "two-grpc-processes"],
+)
 def replica(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Replica]:
     database = f"sqlite:///{tmp_path / 'strata.db'}"
-    started = start_replica(database, tmp_path / "serve.log", "--migrate", "--rest", request.param)
+    started = start_replica(database, tmp_path / "serve.log", "--migrate", *request.param)
     try:
         started.wait_ready(timeout=180)
         yield started

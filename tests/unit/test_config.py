@@ -26,17 +26,25 @@ def test_variables_override_and_empty_ones_do_not() -> None:
             "STRATA_HTTP_PORT": "",
             "STRATA_REQUIRE_TOKENS": "1",
             "STRATA_GRPC_WORKERS": "4",
+            "STRATA_GRPC_PROCESSES": "2",
         }
     )
     assert settings == Settings(
-        "postgresql://db/strata", Path("/srv/rules"), 6000, 8080, grpc_workers=4, require_tokens=True
+        "postgresql://db/strata",
+        Path("/srv/rules"),
+        6000,
+        8080,
+        grpc_workers=4,
+        grpc_processes=2,
+        require_tokens=True,
     )
 
 
+@pytest.mark.parametrize("variable", ["STRATA_GRPC_WORKERS", "STRATA_GRPC_PROCESSES"])
 @pytest.mark.parametrize("value", ["0", "four"])
-def test_a_bad_number_of_grpc_workers_names_the_variable(value: str) -> None:
-    with pytest.raises(ValueError, match="STRATA_GRPC_WORKERS"):
-        Settings.from_env({"STRATA_GRPC_WORKERS": value})
+def test_a_bad_number_of_grpc_workers_or_processes_names_the_variable(variable: str, value: str) -> None:
+    with pytest.raises(ValueError, match=variable):
+        Settings.from_env({variable: value})
 
 
 @pytest.mark.parametrize("value", ["http", "0", "70000"])

@@ -1,4 +1,8 @@
-"""``strata serve``: both transports in one process, configured from ``STRATA_*``.
+"""``strata serve``: both transports, configured from ``STRATA_*``.
+
+One process serves gRPC (and REST in a thread, or REST runs in a gunicorn
+child); ``--grpc-processes N`` runs N serving processes on the one gRPC port
+instead (see ``strata.processes``).
 
 ``--demo`` is what ``make run`` uses on a fresh machine: it migrates the
 database, stores a few example users (``demo-*``), prints one call for
@@ -24,9 +28,10 @@ from strata import metrics
 from strata.config import Settings
 from strata.console.demo import demo_secret, demo_token
 from strata.errors import StrataError
+from strata.processes import Listen, serve_processes, serve_services
 from strata.profiles import ProfileStore
-from strata.server import Bound, serve
-from strata.wiring import build_services, freeze_start_up_heap
+from strata.server import Bound
+from strata.wiring import build_services
 
 
 def demo_profiles(today: dt.date) -> list[dict[str, Any]]:
@@ -69,12 +74,14 @@ def seed_demo(store: ProfileStore) -> list[str]:
     return [profile["user_id"] for profile in profiles]
 
 
-def _announce(bound: Bound, users: list[str], http_port: int, rest: str, token_file: Path | None) -> None:
+def _announce(
+    bound: Bound, users: list[str], http_port: int, rest: str, token_file: Path | None, processes: int
+) -> None:
     host = "localhost" if bound.host in ("0.0.0.0", "::", "127.0.0.1") else bound.host
     user = users[1] if len(users) > 1 else "USER_ID"
     body = f'{{"user_id": "{user}"}}'
     click.echo(f"REST  http://{host}:{http_port}  ({rest}; OpenAPI: /openapi.json, health: /healthz /readyz)")
-    click.echo(f"gRPC  {host}:{bound.grpc_port}  (health and reflection on)")
+    click.echo(f"gRPC  {host}:{bound.grpc_port}  (health and reflection on; {processes} process(es))")
     if token_file is not None:
         click.echo(f"Console  http://{host}:{http_port}/console  (sign in with the token in {token_file})")
     click.echo(f"  curl -s http://{host}:{http_port}/v1/lifecycle:classify -d '{body}'")
@@ -110,7 +117,13 @@ def _announce(bound: Bound, users: list[str], http_port: int, rest: str, token_f
     type=click.Choice(["gunicorn", "builtin"]),
     default="builtin",
     show_default=True,
-    help="gunicorn: REST in a gunicorn child (2 sync workers); builtin: a thread of this process",
+    help="gunicorn: REST in a gunicorn child (2 sync workers); builtin: a thread of the (first) gRPC process",
+)
+@click.option(
+    "--grpc-processes",
+    type=click.IntRange(1),
+    help="processes serving gRPC on the one port, each with its own services; "
+    "default: STRATA_GRPC_PROCESSES or 1",
 )
 def serve_command(
     host: str,
@@ -122,15 +135,18 @@ def serve_command(
     grace: float,
     rest: str,
     metrics_port: int | None,
+    grpc_processes: int | None,
 ) -> None:
-    """Serve decisions over gRPC and REST in one process.
+    """Serve decisions over gRPC and REST.
 
     The rulesets served are the registry's active versions, reloaded within a
-    second of an activation on any replica.
+    second of an activation on any replica (and in every serving process).
     """
     settings = Settings.from_env()
     if rules_dir is not None:
         settings = dataclasses.replace(settings, rules_dir=rules_dir)
+    if grpc_processes is not None:
+        settings = dataclasses.replace(settings, grpc_processes=grpc_processes)
     if demo and not settings.console_secret:
         settings = dataclasses.replace(settings, console_secret=demo_secret())
     try:
@@ -141,37 +157,49 @@ def serve_command(
         click.echo(f"error ({exc.code}): {exc}", err=True)
         sys.exit(2)
     port = settings.http_port if http_port is None else http_port
+    several = settings.grpc_processes > 1
     metrics_dir = None
-    if rest == "gunicorn" and not metrics.multiprocess_dir():
+    if (rest == "gunicorn" or several) and not metrics.multiprocess_dir():
         metrics_dir = tempfile.mkdtemp(prefix="strata-metrics-")
+        if (
+            several
+        ):  # the serving processes started below count there too (and /metrics, --metrics-port add up)
+            os.environ[metrics.MULTIPROCESS_DIR] = metrics_dir
     gunicorn = _start_gunicorn(host, port, grace, settings, metrics_dir) if rest == "gunicorn" else None
     serve_metrics_on = settings.metrics_port if metrics_port is None else metrics_port
     if serve_metrics_on:  # 0: no metrics port (--metrics-port 0 overrides STRATA_METRICS_PORT)
         metrics.serve(serve_metrics_on, host)
-    services.watcher.start()
-    freeze_start_up_heap()
+    listen = Listen(
+        host,
+        settings.grpc_port if grpc_port is None else grpc_port,
+        None if gunicorn else port,
+        grace,
+    )
+    status = 0
     try:
-        serve(
-            services.operations(),
-            host=host,
-            grpc_port=settings.grpc_port if grpc_port is None else grpc_port,
-            http_port=None if gunicorn else port,
-            grpc_workers=settings.grpc_workers,
-            grace=grace,
-            ready=services.ready,
-            on_started=lambda bound: _announce(bound, users, bound.http_port or port, rest, token_file),
-            console=services.console(settings.console_secret),
-            # SIGTERM: gunicorn stops accepting and drains its workers while gRPC drains here
-            on_stopping=gunicorn.terminate if gunicorn is not None else None,
-        )
+        # SIGTERM: gunicorn stops accepting and drains its workers while gRPC drains
+        on_stopping = gunicorn.terminate if gunicorn is not None else None
+
+        def announce(bound: Bound) -> None:
+            _announce(bound, users, bound.http_port or port, rest, token_file, settings.grpc_processes)
+
+        if several:
+            # This process only starts them: what it built to migrate, seed and make the demo is done.
+            services.close(grace)
+            services.engine.dispose()
+            status = serve_processes(
+                settings, listen, settings.grpc_processes, on_started=announce, on_stopping=on_stopping
+            )
+        else:
+            serve_services(services, settings, listen, on_started=announce, on_stopping=on_stopping)
     finally:
-        services.watcher.stop()
-        services.close(grace)  # the decision log and shadow runs still queued
         if gunicorn is not None:
             gunicorn.terminate()
             gunicorn.wait(grace + 5)
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+    if status:
+        sys.exit(status)
 
 
 def _start_gunicorn(
