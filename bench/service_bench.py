@@ -4,8 +4,10 @@ One run, bounded in time (about four minutes with the defaults), every server in
 and the load generator here, on the same machine, over loopback:
 
 1. gRPC: a bare grpcio sync echo server (a generic handler returning the request bytes, a thread
-   pool of Strata's size) and Strata's server (``python -m strata serve --demo --rest gunicorn``,
-   the default rules), each loaded by a grpc.aio client with 64 calls in flight. Strata answers
+   pool of Strata's size) in one process (the issue's floor) and in ``--grpc-processes`` processes on
+   one port, and Strata's server (``python -m strata serve --demo --rest gunicorn --grpc-processes
+   N``, the default rules), each loaded by a grpc.aio client with 64 calls in flight over 16
+   connections (the kernel spreads connections, not calls, over processes). Strata answers
    ``Decide`` with an inline profile and all four decisions, with the whole explanation
    (``explain`` FULL, the default) and without it (NONE).
 2. REST: a bare Flask JSON echo under gunicorn (2 sync workers, the settings ``strata serve
@@ -33,6 +35,7 @@ import contextlib
 import cProfile
 import datetime as dt
 import io
+import itertools
 import json
 import os
 import pstats
@@ -52,6 +55,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 RULES_DIR = ROOT / "rules"
 GRPC_IN_FLIGHT = 64
+GRPC_CONNECTIONS = 16
+GRPC_PROCESSES = 2  # Strata's gRPC processes (strata serve --grpc-processes): this machine's cores
 REST_CONNECTIONS = 16
 BATCH_SIZE = 500
 KINDS = ["lifecycle", "segment", "incentive", "intervention"]
@@ -78,6 +83,23 @@ def run_grpc_echo(port: int) -> None:
     server.add_insecure_port(f"127.0.0.1:{port}")
     server.start()
     server.wait_for_termination()
+
+
+def run_grpc_echoes(port: int, processes: int) -> None:
+    """``processes`` echo servers on one port (``SO_REUSEPORT``), as Strata's with ``--grpc-processes``."""
+    if processes == 1:
+        run_grpc_echo(port)
+        return
+    import multiprocessing
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # exit through atexit, which ends the daemons
+    context = multiprocessing.get_context("spawn")  # no grpc object crosses a fork
+    children = [context.Process(target=run_grpc_echo, args=(port,), daemon=True) for _ in range(processes)]
+    for child in children:
+        child.start()
+    for child in children:
+        child.join()
 
 
 def create_echo_app() -> Any:
@@ -303,16 +325,27 @@ async def _drive(
 async def grpc_load(
     name: str, port: int, method: str, payload: bytes, warmup: float, duration: float, pid: int
 ) -> Result:
+    """``GRPC_IN_FLIGHT`` calls over ``GRPC_CONNECTIONS`` connections, taken in turn."""
     import grpc
 
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        stub = channel.unary_unary(method, request_serializer=None, response_deserializer=None)
-        await stub(payload, timeout=10)  # fails loudly if the server does not answer
+    # A local subchannel pool each: channels in one process would otherwise share one connection.
+    options = [("grpc.use_local_subchannel_pool", 1)]
+    channels = [
+        grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=options) for _ in range(GRPC_CONNECTIONS)
+    ]
+    try:
+        stubs = [channel.unary_unary(method) for channel in channels]
+        for stub in stubs:
+            await stub(payload, timeout=10)  # fails loudly if the server does not answer
+        turns = itertools.cycle(stubs)
 
         async def call() -> None:
-            await stub(payload, timeout=10)
+            await next(turns)(payload, timeout=10)
 
         return await _drive(name, call, GRPC_IN_FLIGHT, warmup, duration, pid)
+    finally:
+        for channel in channels:
+            await channel.close()
 
 
 async def rest_load(name: str, port: int, body: bytes, warmup: float, duration: float, pid: int) -> Result:
@@ -418,7 +451,7 @@ def py_spy(pid: int, warmup: float, duration: float, tmp: str) -> subprocess.Pop
     """py-spy (if installed next to this Python) sampling the server during the measured seconds."""
     command = [
         str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid), "--format", "raw",
-        "--rate", "200", "--gil", "--duration", str(int(duration)), "--nonblocking", "--output",
+        "--rate", "200", "--gil", "--subprocesses", "--duration", str(int(duration)), "--nonblocking", "--output",
         str(Path(tmp) / "py-spy.txt"),
     ]  # fmt: skip
     return subprocess.Popen(
@@ -506,13 +539,24 @@ def chart(path: Path, by_name: dict[str, Result], batches: list[Batch], n: int) 
     left.scatter(
         cpu_shares, names, marker="D", color="black", zorder=3, label="echo's CPU / Strata's, per request"
     )
+    echoes = next((name for name in by_name if name.startswith(ECHOES.partition("{")[0])), None)
+    against_echoes = [
+        (by_name[name].rate / by_name[echoes].rate * 100, name)
+        for name in names
+        if echoes and name.startswith("gRPC")
+    ]
+    if against_echoes:
+        left.scatter(
+            *zip(*against_echoes, strict=True), marker="|", s=200, color="#dd8452", zorder=3,
+            label=f"req/s as % of the {echoes}'s",
+        )  # fmt: skip
     left.axvline(100, color="black", linewidth=1)
     left.axvline(70, color="#c44e52", linestyle="--", linewidth=1, label="target 70% (Postgres: 50%)")
     left.axvline(50, color="#c44e52", linestyle=":", linewidth=1)
-    left.set_xlim(0, max(130, *shares, *cpu_shares) + 10)
+    left.set_xlim(0, max(130, *shares, *cpu_shares, *(share for share, _ in against_echoes)) + 10)
     left.invert_yaxis()
     left.set_xlabel("bars: requests/s as % of the bare echo server's, same run", fontsize=9)
-    left.legend(loc="lower right", fontsize=7)
+    left.legend(loc="upper right", fontsize=7)
     labels, values = [], []
     for batch in batches:
         if batch.server_cpu is not None:
@@ -548,7 +592,11 @@ def round_ratios(results: list[Result], names: list[str], rounds: int) -> dict[s
 
 
 def floor_of(name: str) -> str:
+    """The issue's floor: the echo in one process."""
     return "gRPC echo" if name.startswith("gRPC") else "REST echo"
+
+
+ECHOES = "gRPC echo in {} processes"  # the echo in as many processes as Strata's gRPC server
 
 
 # main ------------------------------------------------------------------------
@@ -605,10 +653,16 @@ def main() -> None:
         help="a Postgres server to serve from (a new database, dropped after), for the stored-profile run; "
         "default: STRATA_BENCH_POSTGRES_URL or STRATA_TEST_POSTGRES_URL; without one, SQLite and no such run",
     )
+    parser.add_argument(
+        "--grpc-processes",
+        type=int,
+        default=GRPC_PROCESSES,
+        help=f"Strata's gRPC processes, and a second echo floor's (default: {GRPC_PROCESSES}; 1: no second echo)",
+    )
     parser.add_argument("--serve-grpc-echo", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_grpc_echo:
-        run_grpc_echo(args.serve_grpc_echo)
+        run_grpc_echoes(args.serve_grpc_echo, args.grpc_processes)
         return
 
     KINDS[:] = args.rulesets.split(",")
@@ -632,9 +686,22 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as servers:
         database = servers.enter_context(postgres_database(args.postgres))
         # All servers stay up for the whole run, so that rounds alternate floor and Strata.
-        echo_port, rest_echo_port, grpc_port, http_port = (free_port() for _ in range(4))
-        grpc_echo = servers.enter_context(
-            started([sys.executable, __file__, "--serve-grpc-echo", str(echo_port)], [echo_port])
+        echo_port, echoes_port, rest_echo_port, grpc_port, http_port = (free_port() for _ in range(5))
+        n = args.grpc_processes
+
+        def echo_command(port: int, processes: int) -> list[str]:
+            return [
+                sys.executable,
+                __file__,
+                "--serve-grpc-echo",
+                str(port),
+                "--grpc-processes",
+                str(processes),
+            ]
+
+        grpc_echo = servers.enter_context(started(echo_command(echo_port, 1), [echo_port]))
+        grpc_echoes = (
+            servers.enter_context(started(echo_command(echoes_port, n), [echoes_port])) if n > 1 else None
         )
         rest_echo = servers.enter_context(
             started(gunicorn_command(rest_echo_port, "service_bench:create_echo_app()"), [rest_echo_port])
@@ -645,7 +712,7 @@ def main() -> None:
         }
         command = [
             sys.executable, "-m", "strata", "serve", "--demo", "--rest", "gunicorn",
-            "--grpc-port", str(grpc_port), "--http-port", str(http_port),
+            "--grpc-port", str(grpc_port), "--http-port", str(http_port), "--grpc-processes", str(n),
         ]  # fmt: skip
         strata = servers.enter_context(started(command, [grpc_port, http_port], env))
         decide = "/strata.v1.DecisionService/Decide"
@@ -656,10 +723,15 @@ def main() -> None:
         def rest_run(name: str, port: int, body: bytes, pid: int) -> Callable[[], Any]:
             return lambda: rest_load(name, port, body, w, d, pid)
 
-        measure_idle([grpc_echo.pid, rest_echo.pid, strata.pid])
+        measure_idle([grpc_echo.pid, rest_echo.pid, strata.pid, *([grpc_echoes.pid] if grpc_echoes else [])])
         echo_method, none = "/bench.Echo/Echo", "explain none"
         runs: list[tuple[str, Callable[[], Any]]] = [
             ("gRPC echo", grpc_run("gRPC echo", echo_port, echo_method, payload, grpc_echo.pid)),
+        ]
+        if grpc_echoes is not None:
+            name = ECHOES.format(n)
+            runs.append((name, grpc_run(name, echoes_port, echo_method, payload, grpc_echoes.pid)))
+        runs += [
             ("gRPC Decide", grpc_run("gRPC Decide", grpc_port, decide, payload, strata.pid)),
             (
                 f"gRPC Decide, {none}",
@@ -676,7 +748,7 @@ def main() -> None:
             for name, run in runs:
                 spy = None
                 if args.py_spy and round_ == 0 and name == "gRPC Decide":
-                    spy = py_spy(strata.pid, w, d, tmp)
+                    spy = py_spy(strata.pid, w, d, tmp)  # and its serving processes
                 result = asyncio.run(run())
                 print(
                     f"  round {round_ + 1}, {name}: {result.rate:,.0f} req/s, p99 {result.percentile(99):.1f} ms",
@@ -713,15 +785,18 @@ def main() -> None:
         target = 0.5 if "stored" in r.name else 0.7
         rate, p99 = r.rate / echo.rate, r.percentile(99) / echo.percentile(99)
         each = ratios[r.name]
+        echoes = by_name.get(ECHOES.format(n)) if r.name.startswith("gRPC") else None
         rows.append([
             r.name, f"{rate:.0%}", f"{min(each):.0%}-{max(each):.0%}",
             f">= {target:.0%}: " + ("met" if rate >= target else "missed"),
             f"{p99:.2f}x", "met" if p99 <= 2 else "missed", f"{echo.cpu_per_request / r.cpu_per_request:.0%}",
+            f"{r.rate / echoes.rate:.0%}, {r.percentile(99) / echoes.percentile(99):.2f}x" if echoes else "",
         ])  # fmt: skip
     header = [
         "Strata vs its echo floor", "req/s ratio", "each round", "target", "p99 ratio", "<= 2x",
-        "echo CPU / Strata CPU per request",
+        "echo CPU / Strata CPU per request", f"gRPC: req/s, p99 vs the echo in {n} processes",
     ]  # fmt: skip
+    print(f"Strata serves gRPC in {n} process(es); the floor is the echo in one (the issue's)")
     print(table(rows, header))
     print()
     print_batch(args.batch, batches)
