@@ -162,7 +162,8 @@ def serve_processes(
             pass
     status = 0
     if not stop.is_set():  # a process exited on its own, serving or starting
-        ended = next(p for p in processes if not p.is_alive())
+        ended = next(p for p in processes if wait([p.sentinel], timeout=0))
+        ended.join(5)  # its sentinel closes as it exits, a moment before it can be reaped
         log.error(
             "serving process %d of %d (pid %s) exited with status %s: stopping the service",
             processes.index(ended) + 1,
