@@ -28,7 +28,7 @@ from rule_engine import types as re_types
 
 from strata.engine import compiler, parsing
 from strata.engine.facts import Facts
-from strata.engine.limits import Refused, bounded_range
+from strata.engine.limits import Refused, bounded_range, quoted
 
 DataType = re_types.DataType
 
@@ -56,11 +56,6 @@ class ExpressionError(ValueError):
 def object_type(name: str, attributes: Mapping[str, Any]) -> Any:
     """A rule-engine object type whose values are plain dicts (``scores.r``)."""
     return DataType.OBJECT(name, dict(attributes), accessor=compiler.read_key)
-
-
-def _shown(text: str, limit: int = 80) -> str:
-    """An expression quoted in an error: whole if short (a refused one may be 10,000 characters)."""
-    return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
 def _now(facts: Facts) -> dt.datetime:
@@ -143,11 +138,11 @@ class Expression:
             raise ExpressionError(f"unknown attribute {exc.attribute_name!r}") from None
         except re_errors.RuleSyntaxError as exc:
             where = f" at {exc.token.value!r}" if exc.token is not None else " (unexpected end)"
-            raise ExpressionError(f"syntax error{where} in {_shown(text)}") from None
+            raise ExpressionError(f"syntax error{where} in {quoted(text)}") from None
         except re_errors.RegexSyntaxError as exc:
             raise ExpressionError(exc.message) from None
         except re_errors.EngineError as exc:
-            raise ExpressionError(f"{exc.message} in {_shown(text)}") from None
+            raise ExpressionError(f"{exc.message} in {quoted(text)}") from None
         except Exception as exc:  # RecursionError, MemoryError, TypeError...: a located problem, never a 500
             raise ExpressionError(f"expression refused: {type(exc).__name__}") from None
         self.nodes: int = self._rule.nodes

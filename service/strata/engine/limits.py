@@ -69,6 +69,11 @@ class LimitExceeded(Refused):
         super().__init__(exceeded(what, value, maximum))
 
 
+def quoted(text: str, limit: int = 80) -> str:
+    """Text a user wrote, quoted in an error: whole if short (a refused one may be 10,000 characters)."""
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
 def exceeded(what: str, value: int, maximum: int) -> str:
     """How every limit is reported: what, its value, the maximum."""
     return f"{what} is {value}, the maximum is {maximum}"

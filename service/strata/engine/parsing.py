@@ -39,7 +39,7 @@ from rule_engine import errors as re_errors
 from rule_engine import parser as re_parser
 from rule_engine.parser import utilities as re_parse
 
-from strata.engine.limits import LIMITS, LimitExceeded, Refused, range_length
+from strata.engine.limits import LIMITS, LimitExceeded, Refused, quoted, range_length
 
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False  # refusals are reported to the caller, not written to stderr
@@ -91,10 +91,7 @@ def compile_regex(pattern: str) -> Pattern:
         reason = exc.args[0] if exc.args else "invalid"
         if isinstance(reason, bytes):
             reason = reason.decode("utf-8", "replace")
-        shown = pattern if len(pattern) <= _SHOWN else pattern[:_SHOWN] + "..."
-        message = (
-            f"regex {shown!r} is refused by RE2 ({reason}); backreferences and lookarounds do not exist there"
-        )
+        message = f"regex {quoted(pattern, _SHOWN)} is refused by RE2 ({reason}); backreferences and lookarounds do not exist there"
         raise re_errors.RegexSyntaxError(message, error=exc, value=pattern) from None
 
 
