@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable, Mapping, Sequence
+from itertools import repeat
 from typing import Any, TypeVar
 
 import orjson
@@ -146,8 +147,13 @@ def fill_struct(struct: struct_pb2.Struct, data: Mapping[str, Any]) -> None:
     ``Struct.update`` sets each value through a chain of ``isinstance`` tests in
     protobuf's Python; the exact classes the engine's facts hold (numbers, None,
     booleans, strings, flat objects such as the scores) are set directly, anything
-    else (lists) as ``update`` sets it.
+    else (lists) as ``update`` sets it. The struct is present afterwards even when
+    ``data`` is empty (a field holding it prints ``{}``: a rule that read no facts still
+    says so); setting a value marks it present anyway, so only an empty one asks.
     """
+    if not data:
+        struct.SetInParent()
+        return
     fields = struct.fields
     for key, value in data.items():
         cls = value.__class__
@@ -160,9 +166,7 @@ def fill_struct(struct: struct_pb2.Struct, data: Mapping[str, Any]) -> None:
         elif cls is str:
             fields[key].string_value = value
         elif cls is dict:
-            inner = fields[key].struct_value
-            inner.SetInParent()  # an empty object is still an object
-            fill_struct(inner, value)
+            fill_struct(fields[key].struct_value, value)
         else:
             struct[key] = value
 
@@ -261,12 +265,12 @@ def _stamp(message: DecisionMessage, decision: Decision, explain: int) -> None:
     if explain == NONE:
         return
     add = message.explanation.add
-    for hit in decision.explanation:
-        item = add(rule=hit.rule, reason=hit.reason)
-        if explain == FULL:
-            facts = item.facts
-            facts.SetInParent()  # a rule that read no facts still says so: "facts": {}
-            fill_struct(facts, hit.facts)
+    if explain == FULL:
+        for hit in decision.explanation:
+            fill_struct(add(rule=hit.rule, reason=hit.reason).facts, hit.facts)
+    else:
+        for hit in decision.explanation:
+            add(rule=hit.rule, reason=hit.reason)
 
 
 def _lifecycle(message: pb.LifecycleDecision, decision: LifecycleDecision) -> None:
@@ -280,24 +284,22 @@ def _segment(message: pb.SegmentDecision, decision: SegmentDecision) -> None:
 
 
 def _incentive(message: pb.IncentiveDecision, decision: IncentiveDecision) -> None:
-    message.MergeFrom(
-        pb.IncentiveDecision(  # one constructor call costs less than fifteen attribute writes
-            event_type=decision.event_type,
-            local_day=decision.local_day.isoformat(),
-            points_earned=decision.points_earned,
-            points_before_cap=decision.points_before_cap,
-            capped=decision.capped,
-            points_total=decision.points_total,
-            daily_points=decision.daily_points,
-            streak=decision.streak,
-            streak_days=decision.streak_days,
-            level=decision.level,
-            previous_level=decision.previous_level,
-            level_up=decision.level_up,
-            badges_unlocked=decision.badges_unlocked,
-            privileges=decision.privileges,
-        )
-    )
+    # Written field by field: a third fewer instructions than building an IncentiveDecision
+    # with the values and merging it in (upb's merge is a copy of the whole message).
+    message.event_type = decision.event_type
+    message.local_day = decision.local_day.isoformat()
+    message.points_earned = decision.points_earned
+    message.points_before_cap = decision.points_before_cap
+    message.capped = decision.capped
+    message.points_total = decision.points_total
+    message.daily_points.update(decision.daily_points)
+    message.streak = decision.streak
+    message.streak_days = decision.streak_days
+    message.level = decision.level
+    message.previous_level = decision.previous_level
+    message.level_up = decision.level_up
+    message.badges_unlocked.extend(decision.badges_unlocked)
+    message.privileges.extend(decision.privileges)
 
 
 def _intervention(message: pb.InterventionDecision, decision: InterventionDecision) -> None:
@@ -333,10 +335,10 @@ _KINDS: dict[type[Decision], tuple[str, Callable[[Any, Any], None]]] = {
 
 
 def _kind(decision: Decision) -> tuple[str, Callable[[Any, Any], None]]:
-    kind = _KINDS.get(type(decision))
-    if kind is None:
-        raise TypeError(f"no wire message for {type(decision).__name__}")
-    return kind
+    try:
+        return _KINDS[decision.__class__]
+    except KeyError:
+        raise TypeError(f"no wire message for {type(decision).__name__}") from None
 
 
 def _fill(message: DM, decision: Decision, explain: int = FULL) -> DM:
@@ -377,8 +379,14 @@ def versioned(message: DM, answer: Answer[Any]) -> DM:
 
 
 def fill_decision(message: pb.Decision, answer: Answer[Decision], explain: int = FULL) -> pb.Decision:
-    """``message``, the ``Decision`` oneof, holding the answer under its kind."""
-    versioned(_fill(getattr(message, _kind(answer.decision)[0]), answer.decision, explain), answer)
+    """``message``, the ``Decision`` oneof, holding the answer under its kind (``_fill``'s steps,
+    looking the kind up once: a batch fills thousands of these)."""
+    decision = answer.decision
+    name, fill = _kind(decision)
+    kind = getattr(message, name)
+    _stamp(kind, decision, explain)
+    fill(kind, decision)
+    versioned(kind, answer)
     return message
 
 
@@ -406,12 +414,11 @@ def batch_response(
     """One result per request; ``explain``: each request's level (all of it when not given)."""
     message = pb.DecideBatchResponse()
     add = message.results.add
-    for index, result in enumerate(results):
-        item = add()
+    for result, level in zip(results, explain or repeat(FULL, len(results)), strict=True):
         if isinstance(result, StrataError):
-            item.error.CopyFrom(error_message(result))
+            add(error=error_message(result))
         else:
-            _fill_response(item.response, result, explain[index] if explain else FULL)
+            _fill_response(add().response, result, level)
     return message
 
 
