@@ -85,7 +85,6 @@ def serve_services(
             http_port=listen.http_port,
             grpc_workers=settings.grpc_workers,
             grace=listen.grace,
-            ready=services.ready,
             on_started=on_started,
             on_stopping=on_stopping,
             console=services.console(settings.console_secret),
@@ -162,15 +161,19 @@ def serve_processes(
             pass
     status = 0
     if not stop.is_set():  # a process exited on its own, serving or starting
-        ended = next(p for p in processes if wait([p.sentinel], timeout=0))
-        ended.join(5)  # its sentinel closes as it exits, a moment before it can be reaped
-        log.error(
-            "serving process %d of %d (pid %s) exited with status %s: stopping the service",
-            processes.index(ended) + 1,
-            count,
-            ended.pid,
-            ended.exitcode,
-        )
+        # One closed its pipe before serving and may still be exiting (a stalled shutdown): none found.
+        ended = next((p for p in processes if wait([p.sentinel], timeout=0)), None)
+        if ended is None:
+            log.error("a serving process of %d stopped before serving: stopping the service", count)
+        else:
+            ended.join(5)  # its sentinel closes as it exits, a moment before it can be reaped
+            log.error(
+                "serving process %d of %d (pid %s) exited with status %s: stopping the service",
+                processes.index(ended) + 1,
+                count,
+                ended.pid,
+                ended.exitcode,
+            )
         status = 1
     if on_stopping is not None:
         on_stopping()

@@ -83,10 +83,6 @@ class Services:
         if self.decision_log is not None:
             self.decision_log.close(max(0.0, deadline - time.monotonic()))
 
-    def ready(self) -> bool:
-        """What a serving process reports as ready: the transports' own default, ``Operations.has_rulesets``."""
-        return self.operations().has_rulesets()
-
 
 def freeze_start_up_heap() -> None:
     """Take what start-up built (modules, compiled rulesets, the schema) out of the collector's scans.

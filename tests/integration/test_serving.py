@@ -66,7 +66,7 @@ def test_every_answer_names_the_version_that_decided(services: Services) -> None
         1,
         "active",
     )
-    assert services.ready()
+    assert services.operations().has_rulesets()
 
 
 def test_an_activation_is_served_within_a_second_without_a_restart(services: Services) -> None:

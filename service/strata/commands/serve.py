@@ -161,9 +161,8 @@ def serve_command(
     metrics_dir = None
     if (rest == "gunicorn" or several) and not metrics.multiprocess_dir():
         metrics_dir = tempfile.mkdtemp(prefix="strata-metrics-")
-        if (
-            several
-        ):  # the serving processes started below count there too (and /metrics, --metrics-port add up)
+        # The serving processes started below count there too (and /metrics, --metrics-port add up).
+        if several:
             os.environ[metrics.MULTIPROCESS_DIR] = metrics_dir
     gunicorn = _start_gunicorn(host, port, grace, settings, metrics_dir) if rest == "gunicorn" else None
     serve_metrics_on = settings.metrics_port if metrics_port is None else metrics_port

@@ -459,7 +459,8 @@ class _Generator:
         Python compares and hashes ints and Decimals by their exact values, so
         comparisons and membership tests on this form give rule-engine's
         answers without building a Decimal for every integer fact they read.
-        Only code that compares or looks up uses it; results are always Decimals.
+        Only code that compares or looks up uses it, and a score's value (``compared``);
+        every other result is a Decimal.
         """
         kind = type(node)
         if kind is re_ast.FloatExpression:

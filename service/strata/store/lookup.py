@@ -109,20 +109,21 @@ def _executed(pooled: PoolProxiedConnection, pgconn: PGconn, execute: bytes, enc
     """
     if pooled.info.get(_PREPARED):
         try:
-            return _run(pgconn, statement_timeout_sql() + execute, encoding)
+            return _run(pgconn, statement_timeout_sql() + execute, encoding, pq.ExecStatus.TUPLES_OK)
         except psycopg.errors.InvalidSqlStatementName:
             pass
     # Bounded like the read: preparing waits for a lock on the table as much as the read does.
-    _run(pgconn, statement_timeout_sql() + _PREPARE, encoding)
+    _run(pgconn, statement_timeout_sql() + _PREPARE, encoding, pq.ExecStatus.COMMAND_OK)
     pooled.info[_PREPARED] = True
-    return _run(pgconn, statement_timeout_sql() + execute, encoding)
+    return _run(pgconn, statement_timeout_sql() + execute, encoding, pq.ExecStatus.TUPLES_OK)
 
 
-def _run(pgconn: PGconn, query: bytes, encoding: str) -> PGresult:
-    """The result of ``query``, one message of statements, if they succeeded; psycopg's error if not."""
+def _run(pgconn: PGconn, query: bytes, encoding: str, expected: pq.ExecStatus) -> PGresult:
+    """The result of ``query``, one message of statements, if its last ended as ``expected`` (rows for
+    the read, none for ``PREPARE``); psycopg's error if not."""
     result = pgconn.exec_(query)  # waits without the GIL
     if pgconn.status == pq.ConnStatus.BAD:  # lost: libpq's result carries no SQLSTATE to say so
         raise psycopg.OperationalError(pq.error_message(result, encoding))
-    if result.status not in (pq.ExecStatus.TUPLES_OK, pq.ExecStatus.COMMAND_OK):
+    if result.status != expected:
         raise error_from_result(result, encoding)
     return result

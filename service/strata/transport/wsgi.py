@@ -34,9 +34,7 @@ def create_wsgi_app(settings: Settings | None = None) -> Flask:
     atexit.register(services.close, EXIT_FLUSH_SECONDS)
     if metrics.multiprocess_dir():  # another worker may answer /metrics: publish the engine's counts
         metrics.start_engine_sync()
-    app = create_app(
-        services.operations(), ready=services.ready, console=services.console(settings.console_secret)
-    )
+    app = create_app(services.operations(), console=services.console(settings.console_secret))
     freeze_start_up_heap()
     return app
 
