@@ -186,6 +186,7 @@ def serve_command(
             # This process only starts them: what it built to migrate, seed and make the demo is done.
             services.close(grace)
             services.engine.dispose()
+            services.previews.engine.dispose()  # a replica's, when previews read one (else the same)
             status = serve_processes(
                 settings, listen, settings.grpc_processes, on_started=announce, on_stopping=on_stopping
             )

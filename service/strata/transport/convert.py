@@ -341,9 +341,13 @@ def _kind(decision: Decision) -> tuple[str, Callable[[Any, Any], None]]:
         raise TypeError(f"no wire message for {type(decision).__name__}") from None
 
 
-def _fill(message: DM, decision: Decision, explain: int = FULL) -> DM:
+def _fill(
+    message: DM, decision: Decision, explain: int = FULL, fill: Callable[[Any, Any], None] | None = None
+) -> DM:
+    """``message`` stamped and filled with ``decision``; ``fill``: its kind's filler, when the caller
+    already looked it up."""
     _stamp(message, decision, explain)
-    _kind(decision)[1](message, decision)
+    (fill or _kind(decision)[1])(message, decision)
     return message
 
 
@@ -383,10 +387,7 @@ def fill_decision(message: pb.Decision, answer: Answer[Decision], explain: int =
     looking the kind up once: a batch fills thousands of these)."""
     decision = answer.decision
     name, fill = _kind(decision)
-    kind = getattr(message, name)
-    _stamp(kind, decision, explain)
-    fill(kind, decision)
-    versioned(kind, answer)
+    versioned(_fill(getattr(message, name), decision, explain, fill), answer)
     return message
 
 
