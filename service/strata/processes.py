@@ -28,13 +28,18 @@ service (exit status 1), the others draining: a replica runs with all of its
 processes or not at all, and whatever runs it (an orchestrator, systemd)
 restarts it. Restarting processes here instead would hide lost capacity and
 loop on a process that cannot start.
+A command's process killed outright (SIGKILL) takes its serving processes
+with it: each asked Linux for a SIGTERM when its parent dies, and drains.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
+import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -49,6 +54,8 @@ from strata.server import Bound, serve
 from strata.wiring import Services, build_services, freeze_start_up_heap
 
 log = logging.getLogger(__name__)
+
+_PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
 
 
 @dataclass(frozen=True)
@@ -94,10 +101,28 @@ def serve_services(
         services.close(listen.grace)  # the decision log and shadow runs still queued
 
 
-def _serve_one(settings: Settings, listen: Listen, started: Connection) -> None:
+def _serve_one(settings: Settings, listen: Listen, started: Connection, parent: int) -> None:
     """A spawned serving process: its own services over the migrated, seeded database; once it
-    serves, its bound ports go to ``started``."""
+    serves, its bound ports go to ``started``. It stops with ``parent``, the command's process."""
+    if not _stop_with_parent(parent):
+        return
     serve_services(build_services(settings), settings, listen, on_started=started.send)
+
+
+def _stop_with_parent(parent: int) -> bool:
+    """Ask Linux for SIGTERM when the parent dies (``PR_SET_PDEATHSIG``); False if it already has.
+
+    A parent killed outright (SIGKILL, the OOM killer) cannot pass a SIGTERM on: without this its
+    serving processes would keep the port, answering as an orphaned half of a replica that its
+    orchestrator believes gone. With the signal they drain as on any stop. The parent may die
+    before the request is made, which the check of ``getppid`` after it catches. Elsewhere than
+    Linux there is no such request: there, the parent's SIGTERM (the normal stop) is the only one.
+    """
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+            log.warning("could not ask to stop with the parent: errno %d", ctypes.get_errno())
+    return os.getppid() == parent
 
 
 def serve_processes(
@@ -129,7 +154,9 @@ def serve_processes(
     def spawn(where: Listen) -> tuple[BaseProcess, Connection]:
         receive, send = context.Pipe(duplex=False)
         process = context.Process(
-            target=_serve_one, args=(settings, where, send), name=f"strata-serve-{len(processes) + 1}"
+            target=_serve_one,
+            args=(settings, where, send, os.getpid()),
+            name=f"strata-serve-{len(processes) + 1}",
         )
         process.start()
         send.close()  # the child's copy is the only writer: its exit ends the pipe

@@ -107,3 +107,23 @@ def test_a_serving_process_that_dies_stops_the_replica(replica: Replica) -> None
     assert not Path(f"/proc/{first}").exists()  # the other drained and stopped, reaped by the replica
     with pytest.raises(grpc.RpcError), grpc.insecure_channel(f"127.0.0.1:{replica.grpc_port}") as channel:
         pb_grpc.DecisionServiceStub(channel).ClassifyLifecycle(pb.ClassifyLifecycleRequest(), timeout=2)
+
+
+def _stopped(pid: int) -> bool:
+    """Whether process ``pid`` has exited: gone, or a zombie nobody reaped yet (its new parent,
+    whatever adopted it, may not reap at once)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return True
+    return state == "Z"
+
+
+def test_serving_processes_stop_when_the_replica_is_killed_outright(replica: Replica) -> None:
+    pids = serving_processes(replica)
+    assert len(pids) == 2
+    replica.process.kill()  # SIGKILL: it passes nothing on
+    replica.process.wait(10)
+    wait_for(lambda: all(_stopped(pid) for pid in pids), "both serving processes stopping with the replica")
+    with pytest.raises(grpc.RpcError), grpc.insecure_channel(f"127.0.0.1:{replica.grpc_port}") as channel:
+        pb_grpc.DecisionServiceStub(channel).ClassifyLifecycle(pb.ClassifyLifecycleRequest(), timeout=2)
