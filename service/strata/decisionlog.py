@@ -3,8 +3,8 @@
 ``record`` only puts the entry on a bounded queue (``put_nowait``): when the
 writer has fallen behind and the queue is full, the entry is dropped and
 counted (``dropped``, and the ``strata_decision_log_dropped`` metric), so a slow disk costs decisions their log lines, never
-their latency. The writer thread owns the file and flushes after each batch
-it drains; ``close`` writes what is queued and stops it (``strata serve``
+their latency. The writer thread owns the file and appends each batch it
+drains with one write; ``close`` writes what is queued and stops it (``strata serve``
 calls it on SIGTERM, once calls have drained, within the grace period).
 """
 
@@ -81,7 +81,7 @@ class JsonLinesLog:
         self._lock = threading.Lock()
         self.written = 0
         self.dropped = 0
-        self._file: IO[bytes] = self.path.open("ab")
+        self._file: IO[bytes] = self.path.open("ab", buffering=0)  # see ``_append``
         self._thread = threading.Thread(target=self._write, name="decision-log", daemon=True)
         self._thread.start()
 
@@ -106,13 +106,25 @@ class JsonLinesLog:
                 except queue.Empty:
                     break
             lines = [orjson.dumps(entry, default=str) + b"\n" for entry in batch if entry is not _STOP]
-            self._file.writelines(lines)
-            self._file.flush()
+            self._append(b"".join(lines))
             with self._lock:
                 self.written += len(lines)
             metrics.LOG_WRITTEN.inc(len(lines))
             if any(entry is _STOP for entry in batch):
                 return
+
+    def _append(self, data: bytes) -> None:
+        """Write a batch of lines with one ``write`` on the unbuffered, append-only file.
+
+        Several serving processes (``--grpc-processes``) may share one log file: the kernel
+        appends each ``write`` whole, so their lines never interleave, where a buffered file
+        would cut a batch at its buffer's edge into writes another process's could land
+        between. A short write (a full disk) goes on from where it stopped.
+        """
+        view = memoryview(data)
+        while view:
+            written = self._file.write(view)
+            view = view[written:]
 
     def close(self, timeout: float = 5.0) -> bool:
         """Write what is queued, then stop the writer and close the file, within ``timeout`` seconds.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 import time
 from pathlib import Path
@@ -27,12 +28,10 @@ class StuckFile:
         self.lines: list[bytes] = []
         self.closed = False
 
-    def writelines(self, lines: list[bytes]) -> None:
+    def write(self, data: bytes) -> int:
         self.release.wait(10)
-        self.lines.extend(lines)
-
-    def flush(self) -> None:
-        pass
+        self.lines.extend(bytes(data).splitlines())
+        return len(data)
 
     def close(self) -> None:
         self.closed = True
@@ -79,6 +78,35 @@ def test_close_gives_up_on_a_stuck_disk_when_its_time_is_out(
     stuck.release.set()
     assert log.close()  # given time, it still writes them all
     assert [orjson.loads(line)["n"] for line in stuck.lines] == [0, 1, 2, 3] and stuck.closed
+
+
+ENTRIES_PER_WRITER = 5000
+
+
+def write_entries(path: Path, writer: int, go: Any) -> None:
+    """One serving process's log: entries of about 500 bytes, queued as fast as it can once ``go``
+    is set (so that both processes write at once), never dropped."""
+    log = JsonLinesLog(path, capacity=ENTRIES_PER_WRITER)
+    go.wait(60)
+    for n in range(ENTRIES_PER_WRITER):
+        assert log.record({"writer": writer, "n": n, "result": "x" * 500})
+    assert log.close(timeout=60)
+
+
+def test_serving_processes_sharing_a_log_file_never_interleave_lines(tmp_path: Path) -> None:
+    path = tmp_path / "decisions.jsonl"
+    context = multiprocessing.get_context("spawn")
+    go = context.Event()
+    writers = [context.Process(target=write_entries, args=(path, writer, go)) for writer in (1, 2)]
+    for process in writers:
+        process.start()
+    go.set()
+    for process in writers:
+        process.join(120)
+        assert process.exitcode == 0
+    entries = [orjson.loads(line) for line in path.read_bytes().splitlines()]  # each line whole
+    for writer in (1, 2):
+        assert [e["n"] for e in entries if e["writer"] == writer] == list(range(ENTRIES_PER_WRITER))
 
 
 def test_every_decision_is_logged_with_its_version_and_reason(tmp_path: Path) -> None:
