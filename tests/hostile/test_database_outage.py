@@ -194,27 +194,31 @@ def test_a_pooled_connection_the_server_dropped_costs_no_failed_call(database_ur
     engine.dispose()
 
 
-def test_the_profile_read_is_prepared_again_where_its_statement_is_gone(database_url: str) -> None:
-    """The read is a statement prepared per connection (``store/lookup.py``): a connection that replaced
-    a dropped one prepares it anew, and so does one where psycopg's rollback ran ``DEALLOCATE ALL``."""
+def test_the_profile_reads_connection_is_prepared_anew_and_left_alone_by_other_work(
+    database_url: str,
+) -> None:
+    """The reads have a connection of their own, with the read prepared on it (``store/lookup.py``): one
+    that replaced a dropped one prepares it anew, and psycopg's ``DEALLOCATE ALL`` on the pool's
+    connections (its rollback, once it has prepared statements of its own) does not reach it."""
     migrate(database_url)
-    engine = make_engine(database_url, pool_size=1)  # each call below gets the pool's one connection
+    engine = make_engine(database_url, pool_size=1)
     store = ProfileStore(engine, default_rules().schema)
     store.upsert({**PROFILES["u-current"], "user_id": STORED})
-    assert store.get(STORED) is not None and _prepared(engine) == ["strata_profile"]
-    assert _end_connections(database_url) == 1
+    assert store.get(STORED) is not None
+    assert _end_connections(database_url) == 1  # the reads' own: the pool's one went to them
     read = store.get(STORED)
-    assert read is not None and read["user_id"] == STORED and _prepared(engine) == ["strata_profile"]
+    assert read is not None and read["user_id"] == STORED
     for _ in range(6):  # psycopg prepares the (committed) upsert itself, then deallocates all on a rollback
         store.upsert({**PROFILES["u-current"], "user_id": STORED})
     assert store.count() == 1 and _prepared(engine) == []
     read = store.get(STORED)
-    assert read is not None and read["user_id"] == STORED and _prepared(engine) == ["strata_profile"]
+    assert read is not None and read["user_id"] == STORED
+    assert _end_connections(database_url) == 2  # the pool's and the reads'
     engine.dispose()
 
 
 def _prepared(engine: Engine) -> list[str]:
-    """The statements prepared with SQL on the pool's one connection (not the ones psycopg prepares)."""
+    """The statements prepared with SQL on a pooled connection (not the ones psycopg prepares)."""
     with engine.connect() as connection:
         return list(
             connection.execute(text("SELECT name FROM pg_prepared_statements WHERE from_sql")).scalars()

@@ -7,7 +7,6 @@ refused here, at start-up, rather than failing on the first import.
 
 from __future__ import annotations
 
-from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +16,11 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import InvalidatePoolError
 
-from strata.store.timeouts import DeadlinePool, Setting, bound_postgres
+from strata.store.timeouts import DeadlinePool, bound_postgres
 
 SQLITE_BUSY_TIMEOUT_S = 30
 #: Waits for a pooled connection and connects give up after this long, or a request's budget if shorter.
 POSTGRES_TIMEOUT_S = 10
-#: True inside ``unpinged``.
-_unpinged: ContextVar[bool] = ContextVar("strata_unpinged", default=False)
 
 
 def _dumps(value: Any) -> str:
@@ -95,27 +92,15 @@ def make_engine(url: str | URL, *, pool_size: int = 10) -> Engine:
     return engine
 
 
-def unpinged() -> Setting[bool]:
-    """Checkouts inside skip the ping: for a read that its caller makes again if the connection is lost.
-
-    The ping is a round trip on every checkout, to find the rare connection
-    the server dropped; a read can instead find it by failing, and be made
-    once more (``store.lookup``).
-    """
-    return Setting(_unpinged, True)
-
-
 def _ping(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
     """SQLAlchemy's ``pool_pre_ping``, for a fifth of its CPU: an empty query straight through libpq.
 
-    Every stored-profile load checks a connection out, and the dialect's ping
-    (a psycopg cursor, ``SELECT 1``, autocommit switched on and off) cost as
-    much CPU as the load's own query. The round trip is the same. A
+    Every checkout pays for it, and the dialect's ping (a psycopg cursor,
+    ``SELECT 1``, autocommit switched on and off) cost as much CPU as a short
+    query of its own. The round trip is the same. A
     connection found lost is replaced as the pre-ping does it: the pool
     reconnects this one and retires all that are older.
     """
-    if _unpinged.get():
-        return
     pgconn = dbapi_connection.pgconn
     if pgconn.status == ConnStatus.OK:  # not closed by psycopg already (exec_ would raise)
         pgconn.exec_(b"")

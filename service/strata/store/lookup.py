@@ -1,129 +1,224 @@
-"""One stored profile by user id on Postgres, in one round trip and without SQLAlchemy's statement layer.
+"""Stored profiles by user id on Postgres: reads made at the same time share one query and one round trip.
 
 Every decision that names a user reads its profile here, so this read's cost
-is the service's. Through an SQLAlchemy ``Connection`` it took five round
-trips (the pool's ping, ``BEGIN``, the budget's ``SET``, the ``SELECT``, the
-``ROLLBACK`` of the connection's return) and about 500 µs of CPU per load,
-most of it SQLAlchemy's and psycopg's per-statement machinery, more than
-the four decisions it feeds.
+is the service's. Each read used to check a connection out of SQLAlchemy's
+pool and make its own round trip; under load most of a stored-profile
+``Decide``'s extra CPU was that: the checkout, and a thread blocking on
+Postgres for every request (and Postgres working through one message each).
 
-Here the connection still comes from the engine's pool (its wait bounded
-by the budget, connected with the budget's timeout), but unpinged: a
-connection the server dropped fails the read, which is then made once more
-on a pinged one. The read is one simple-protocol message through libpq:
-``SET LOCAL statement_timeout`` from what the budget leaves
-(``timeouts.statement_timeout_sql``), then the ``EXECUTE`` of the ``SELECT``
-prepared on that connection. Postgres runs the two as one implicit
-transaction and times each statement on its own (since version 13), so the
-read gets the budget, the setting ends with the message, and the connection
-goes back to the pool idle: its reset on return costs no round trip either.
-Failures come out as SQLAlchemy's exceptions, as from any other store call.
+Here the reads of a process share one connection of their own, and go in
+turns. A read that finds none under way makes it at once, for itself and
+for every read queued meanwhile (``MAX_BATCH`` at most): one message with
+the budget (``SET LOCAL statement_timeout``) and the ``EXECUTE`` of a
+prepared ``SELECT ... WHERE user_id = ANY(...)``. Reads that arrive while it
+runs queue; when it ends, it hands each its row (or the error) and hands the
+turn to the first queued read, which reads for all that queued. So a lone
+read is never delayed, and a read that must wait, waits for the one under
+way (and, past ``MAX_BATCH``, the ones queued before it); it is never
+answered from a query sent before it asked, so no read can see a profile
+older than its own request.
 
-The ``SELECT`` is prepared (SQL ``PREPARE``, its own message under the
-budget) the first time a connection reads, and again where it is gone;
-Postgres then no longer parses and plans it on every read, about a third of
-its CPU for a load (bench/store_bench.py). A prepared statement belongs to
-the server session, so a pooler that hands one client's transactions to
-different sessions (PgBouncer's transaction mode) does not fit this read:
-put the service's connections in session mode.
+The statement's budget is the longest of its readers' (so none is cut short
+by another's). A reader whose own budget ends first stops waiting then, with
+SQLAlchemy's pool ``TimeoutError``, as a read that waited for a pooled
+connection past it. The thread making the query waits for it, up to that
+longest budget (the store's timeout at most); its caller then checks its
+own deadline (``GuardedStore``, ``decisions``).
+
+The connection comes through the engine's pool (the budget's connect
+timeout, the ping) and is then detached from it: it serves only these reads,
+so the ``SELECT`` is prepared once per connection and nothing else deallocates
+it. A connection found lost (a restart, a reaper) is dropped and the read
+made once more on a new one. A prepared statement belongs to the server
+session, so a pooler that hands one client's transactions to different
+sessions (PgBouncer's transaction mode) does not fit this read: put the
+service's connections in session mode.
 """
 
 from __future__ import annotations
 
+import _thread
+import threading
+import time
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, cast
 
-import orjson
 import psycopg
 from psycopg import pq
 from psycopg.errors import error_from_result
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from strata.store.engine import unpinged
 from strata.store.models import PROFILES
-from strata.store.timeouts import statement_timeout_sql
+from strata.store.timeouts import budget_end, statement_timeout_sql
 
 if TYPE_CHECKING:
     from psycopg.pq.abc import PGconn, PGresult
-    from sqlalchemy.pool import PoolProxiedConnection
 
-_SELECT = f"SELECT {PROFILES.c.data.name} FROM {PROFILES.name} WHERE {PROFILES.c.user_id.name} = "
+#: The most user ids one query reads; later ones wait for the next turn.
+MAX_BATCH = 64
+_USER_ID, _DATA = PROFILES.c.user_id.name, PROFILES.c.data.name
+_SELECT = f"SELECT {_USER_ID}, {_DATA} FROM {PROFILES.name} WHERE {_USER_ID} = ANY($1::text[])"
 #: The read, prepared once per connection: Postgres then neither parses nor plans the ``SELECT`` again.
-_PREPARE = f"PREPARE strata_profile AS {_SELECT}$1".encode()
-_EXECUTE = b"EXECUTE strata_profile(%s)"
-#: In ``PoolProxiedConnection.info`` (kept for the life of one DBAPI connection): ``_PREPARE`` ran on it.
-_PREPARED = "strata_profile_prepared"
+_PREPARE = f"PREPARE strata_profiles AS {_SELECT}".encode()
+_EXECUTE = b"EXECUTE strata_profiles(%s)"
 
 
-def stored_document(engine: Engine, user_id: str) -> Any | None:
-    """The decoded ``data`` of ``user_id``'s row, or None without one. ``engine``: Postgres through psycopg."""
-    if "\x00" in user_id:
-        return None  # Postgres text cannot hold NUL, so no stored id has one (and libpq could not send it)
-    with unpinged():
-        try:
-            return _checked_out_read(engine, user_id)
-        except DBAPIError as exc:
-            if not exc.connection_invalidated:
-                raise
-    # The server had dropped that connection (a restart, a reaper): read once more, on a pinged one.
-    return _checked_out_read(engine, user_id)
+class _Wanted:
+    """One caller's read: its user id and budget, then the row's JSON or the error, or the turn to read.
 
-
-def _checked_out_read(engine: Engine, user_id: str) -> Any | None:
-    try:
-        pooled = engine.raw_connection()  # the pool hands on a failed connect as psycopg's error
-    except psycopg.Error as exc:
-        raise DBAPIError.instance(None, None, exc, psycopg.Error) from exc
-    try:
-        return _read(pooled, user_id)
-    finally:
-        pooled.close()
-
-
-def _read(pooled: PoolProxiedConnection, user_id: str) -> Any | None:
-    connection = cast("psycopg.Connection[Any]", pooled.driver_connection)
-    pgconn = connection.pgconn
-    encoding = connection.info.encoding
-    execute = _EXECUTE % pq.Escaping(pgconn).escape_literal(user_id.encode(encoding))
-    try:
-        result = _executed(pooled, pgconn, execute, encoding)
-    except psycopg.Error as exc:
-        lost = pgconn.status == pq.ConnStatus.BAD
-        if lost:
-            pooled.invalidate(exc)  # the pool connects anew instead of handing it out again
-        raise DBAPIError.instance(
-            _SELECT + "%(user_id)s", {"user_id": user_id}, exc, psycopg.Error, connection_invalidated=lost
-        ) from exc
-    value = result.get_value(0, 0) if result.ntuples else None
-    return None if value is None else orjson.loads(value)
-
-
-def _executed(pooled: PoolProxiedConnection, pgconn: PGconn, execute: bytes, encoding: str) -> PGresult:
-    """``execute``'s result, preparing the read first on a connection that does not have it.
-
-    A statement prepared on a connection can also vanish from it: psycopg
-    runs ``DEALLOCATE ALL`` with a rollback once it has prepared statements
-    of its own, and SQLAlchemy's reads through this engine end in one. The
-    ``EXECUTE`` then fails, changing nothing (its message is a transaction
-    of its own), and the read is prepared again.
+    ``done`` is held from the start and released once, to wake the caller:
+    when the read is answered, or when the turn is handed to it. A plain
+    lock: the cheapest thing to block a thread on and wake it with.
     """
-    if pooled.info.get(_PREPARED):
+
+    __slots__ = ("done", "error", "json", "turn", "until", "user_id")
+
+    def __init__(self, user_id: str, until: float | None) -> None:
+        self.user_id = user_id
+        self.until = until
+        self.json: bytes | None = None
+        self.error: BaseException | None = None
+        self.turn = False
+        self.done = _thread.allocate_lock()
+        self.done.acquire()
+
+
+class ProfileReader:
+    """Reads the stored JSON of profiles by user id for every thread of a process; see the module's doc."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._lock = threading.Lock()
+        self._queue: list[_Wanted] = []
+        self._reading = False  # a read is under way: new ones queue
+        self._connection: psycopg.Connection[Any] | None = None  # used only by the read under way
+
+    def document(self, user_id: str) -> bytes | None:
+        """The stored JSON of ``user_id``'s profile, or None without one.
+
+        Bounded by the current ``timeouts.bounded`` budget; failures come out
+        as SQLAlchemy's exceptions, as from any other store call.
+        """
+        if "\x00" in user_id:
+            return None  # Postgres text cannot hold NUL, so no stored id has one (nor can libpq send it)
+        wanted = _Wanted(user_id, budget_end())
+        with self._lock:
+            self._queue.append(wanted)
+            its_turn = not self._reading
+            self._reading = True
+        if its_turn or self._waited_for_turn(wanted):
+            self._read_queued()
+        if wanted.error is not None:
+            raise _raised(wanted.error, user_id) from wanted.error
+        return wanted.json
+
+    def _waited_for_turn(self, wanted: _Wanted) -> bool:
+        """Whether ``wanted`` was handed the turn to read; else it was answered. Raises the pool's
+        ``TimeoutError`` when its budget ends first."""
+        timeout = -1.0 if wanted.until is None else max(0.0, wanted.until - time.monotonic())
+        if wanted.done.acquire(timeout=timeout):
+            return wanted.turn
+        with self._lock:
+            if wanted in self._queue:
+                # Not read yet: leave the queue, and the turn if it was handed over just now.
+                self._queue.remove(wanted)
+                if wanted.turn:
+                    self._hand_turn_on()
+            # else the read under way has it: its answer, when it comes, is dropped.
+        raise PoolTimeout("the profile read did not answer within the budget")
+
+    def _read_queued(self) -> None:
+        """Read for the queued (this thread's own read first), answer each, then hand the turn on."""
+        with self._lock:
+            batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
         try:
-            return _run(pgconn, statement_timeout_sql() + execute, encoding, pq.ExecStatus.TUPLES_OK)
-        except psycopg.errors.InvalidSqlStatementName:
-            pass
-    # Bounded like the read: preparing waits for a lock on the table as much as the read does.
-    _run(pgconn, statement_timeout_sql() + _PREPARE, encoding, pq.ExecStatus.COMMAND_OK)
-    pooled.info[_PREPARED] = True
-    return _run(pgconn, statement_timeout_sql() + execute, encoding, pq.ExecStatus.TUPLES_OK)
+            found = self._read({wanted.user_id for wanted in batch}, _last(wanted.until for wanted in batch))
+            for wanted in batch:
+                wanted.json = found.get(wanted.user_id)
+        except BaseException as exc:  # every reader gets the error, this one included
+            for wanted in batch:
+                wanted.error = exc
+            if not isinstance(exc, Exception):
+                raise
+        finally:  # whatever happened, no reader waits forever
+            with self._lock:
+                self._hand_turn_on()
+            for wanted in batch[1:]:
+                wanted.done.release()
+
+    def _hand_turn_on(self) -> None:
+        """Give the turn to the first queued read, or end the reading (under ``_lock``)."""
+        if self._queue:
+            first = self._queue[0]
+            first.turn = True
+            first.done.release()
+        else:
+            self._reading = False
+
+    def _read(self, user_ids: set[str], until: float | None) -> dict[str, bytes]:
+        """Each found id's stored JSON; on a connection found lost, once more on a new one."""
+        try:
+            return _rows(self._connected(), user_ids, until)
+        except psycopg.Error:
+            if self._connection is None or self._connection.pgconn.status == pq.ConnStatus.OK:
+                raise
+            self._connection.close()
+            self._connection = None
+        return _rows(self._connected(), user_ids, until)
+
+    def _connected(self) -> psycopg.Connection[Any]:
+        """This reader's connection, made (through the pool, then detached from it) and prepared if needed."""
+        if self._connection is None:
+            pooled = self._engine.raw_connection()  # the pool hands on a failed connect as psycopg's error
+            connection = cast("psycopg.Connection[Any]", pooled.driver_connection)
+            pooled.detach()
+            try:
+                # Bounded like the read: preparing waits for a lock on the table as much as the read does.
+                _run(connection, statement_timeout_sql(budget_end()) + _PREPARE, pq.ExecStatus.COMMAND_OK)
+            except BaseException:
+                connection.close()
+                raise
+            self._connection = connection
+        return self._connection
 
 
-def _run(pgconn: PGconn, query: bytes, encoding: str, expected: pq.ExecStatus) -> PGresult:
+def _last(untils: Iterable[float | None]) -> float | None:
+    """The latest of the budgets' ends: a statement under it cuts none of its readers short (None: no end)."""
+    ends = list(untils)
+    return None if None in ends else max(cast("list[float]", ends))
+
+
+def _rows(connection: psycopg.Connection[Any], user_ids: set[str], until: float | None) -> dict[str, bytes]:
+    """The stored JSON of each of ``user_ids`` that has a row, in one message under the budget ``until``."""
+    encoding = connection.info.encoding
+    ids = ",".join('"' + i.replace("\\", "\\\\").replace('"', '\\"') + '"' for i in user_ids)
+    literal = pq.Escaping(connection.pgconn).escape_literal(f"{{{ids}}}".encode(encoding))
+    result = _run(connection, statement_timeout_sql(until) + _EXECUTE % literal, pq.ExecStatus.TUPLES_OK)
+    return {
+        cast(bytes, result.get_value(row, 0)).decode(encoding): cast(bytes, result.get_value(row, 1))
+        for row in range(result.ntuples)
+    }
+
+
+def _run(connection: psycopg.Connection[Any], query: bytes, expected: pq.ExecStatus) -> PGresult:
     """The result of ``query``, one message of statements, if its last ended as ``expected`` (rows for
     the read, none for ``PREPARE``); psycopg's error if not."""
+    pgconn: PGconn = connection.pgconn
     result = pgconn.exec_(query)  # waits without the GIL
     if pgconn.status == pq.ConnStatus.BAD:  # lost: libpq's result carries no SQLSTATE to say so
-        raise psycopg.OperationalError(pq.error_message(result, encoding))
+        raise psycopg.OperationalError(pq.error_message(result, connection.info.encoding))
     if result.status != expected:
-        raise error_from_result(result, encoding)
+        raise error_from_result(result, connection.info.encoding)
     return result
+
+
+def _raised(error: BaseException, user_id: str) -> Exception:
+    """What a reader raises for the shared read's ``error``: its own exception, as the store's other calls
+    raise them (several threads cannot raise one exception object at once)."""
+    if isinstance(error, psycopg.Error):
+        return DBAPIError.instance(_SELECT, {"user_id": user_id}, error, psycopg.Error)
+    if isinstance(error, PoolTimeout):
+        return PoolTimeout(str(error))
+    return RuntimeError(f"the profile read failed: {error!r}")

@@ -34,7 +34,7 @@ from sqlalchemy.sql.dml import Insert
 from strata.engine.facts import every_active_day, profile_zone
 from strata.engine.schema import ProfileSchema
 from strata.errors import Problem, ProfileError
-from strata.store.lookup import stored_document
+from strata.store.lookup import ProfileReader
 from strata.store.models import FIELD_COLUMNS, PROFILES, WRITE_COLUMNS
 
 if TYPE_CHECKING:
@@ -176,6 +176,7 @@ class ProfileStore:
             col.name for col in PROFILES.columns if col.name in FIELD_COLUMNS and col.type.python_type is int
         )
         self._postgres = engine.dialect.name == "postgresql"
+        self._reader = ProfileReader(engine) if self._postgres else None
         self._upsert = _upsert_statement(engine.dialect.name)
 
     # -- one profile at a time ---------------------------------------------
@@ -183,11 +184,13 @@ class ProfileStore:
     def get(self, user_id: str) -> dict[str, Any] | None:
         """The stored profile document, or None if there is none for ``user_id``.
 
-        On Postgres in one round trip (``lookup``): decisions that name a user
-        pay for this read on every request.
+        On Postgres through ``lookup``, which reads for all the threads asking
+        at once in one query: decisions that name a user pay for this read on
+        every request.
         """
-        if self._postgres:
-            data = stored_document(self._engine, user_id)
+        if self._reader is not None:
+            found = self._reader.document(user_id)
+            data = None if found is None else orjson.loads(found)
         else:
             with self._engine.connect() as connection:
                 data = connection.execute(_GET, {"user_id": user_id}).scalar()

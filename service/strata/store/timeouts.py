@@ -14,7 +14,7 @@ task, through a context variable, so the stores' signatures stay plain):
   with the transaction, other work on the same engine (imports, previews)
   keeps its own limits and no request pays a round trip when it has no
   budget. Reads that bypass SQLAlchemy's connections (``store.lookup``)
-  send ``statement_timeout_sql()`` in front of their statement themselves.
+  send ``statement_timeout_sql`` in front of their statement themselves.
 
 Outside ``bounded`` the engine behaves as configured.
 """
@@ -36,6 +36,11 @@ _until: ContextVar[float | None] = ContextVar("strata_database_until", default=N
 MIN_CONNECT_SECONDS = 2
 
 
+def budget_end() -> float | None:
+    """The monotonic instant the current budget ends, or None outside one."""
+    return _until.get()
+
+
 def remaining(default: float) -> float:
     """Seconds left in the current budget, or ``default`` outside one."""
     until = _until.get()
@@ -46,8 +51,7 @@ class Setting(Generic[T]):
     """A context variable set to a value inside a ``with`` block (in this thread or task).
 
     A class rather than ``@contextmanager``: every stored-profile load enters
-    two of these (``bounded``, ``engine.unpinged``), and a generator-based
-    context costs about twice as much.
+    one (``bounded``), and a generator-based context costs about twice as much.
     """
 
     __slots__ = ("_token", "_value", "_variable")
@@ -87,13 +91,13 @@ def _connect_timeout(default: int) -> Any:
     return on_connect
 
 
-def statement_timeout_sql() -> bytes:
-    """``SET LOCAL statement_timeout`` to what the budget leaves, with its ``;``; empty outside a budget.
+def statement_timeout_sql(until: float | None) -> bytes:
+    """``SET LOCAL statement_timeout`` to what a budget ending at ``until`` leaves, with its ``;``; empty
+    for no budget (None).
 
     Sent in the same message as the statements it bounds, it costs no round
     trip of its own; ``LOCAL`` makes it end with their transaction.
     """
-    until = _until.get()
     if until is None:
         return b""
     # Rounded up: a statement cut off never fails before the budget's end, so a caller that
@@ -103,7 +107,7 @@ def statement_timeout_sql() -> bytes:
 
 
 def _statement_timeout(connection: Connection) -> None:
-    limit = statement_timeout_sql()
+    limit = statement_timeout_sql(_until.get())
     if limit:
         cursor = connection.connection.cursor()
         try:
