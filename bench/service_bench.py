@@ -407,12 +407,12 @@ def in_process_batch(message: Any, repeats: int, profile: bool) -> dict[str, flo
     from strata.rulefiles.loader import load_paths
     from strata.transport import convert
     from strata.transport.limits import RequestChecker
-    from strata.wiring import freeze_start_up_heap
+    from strata.wiring import prepare_heap_for_serving
 
     rules, _ = load_paths([RULES_DIR])
     service = DecisionService.from_files(rules)
     checker = RequestChecker(RequestLimits())
-    freeze_start_up_heap()  # as a serving process does once loaded
+    prepare_heap_for_serving()  # as a serving process does once loaded
     parts: dict[str, list[float]] = {"parse": [], "decide": [], "to_proto": [], "serialize": []}
     payload = message.SerializeToString()
 

@@ -51,7 +51,7 @@ from types import FrameType
 from strata import metrics
 from strata.config import Settings
 from strata.server import Bound, serve
-from strata.wiring import Services, build_services, freeze_start_up_heap
+from strata.wiring import Services, build_services, prepare_heap_for_serving
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ def serve_services(
     services.watcher.start()
     if metrics.multiprocess_dir():  # another process may answer /metrics: publish the engine's counts
         metrics.start_engine_sync()
-    freeze_start_up_heap()
+    prepare_heap_for_serving()
     try:
         serve(
             services.operations(),

@@ -1,4 +1,5 @@
-"""A serving process freezes what start-up built (issue 9: full GC passes cost 12% of a batch).
+"""A serving process freezes what start-up built (issue 9: full GC passes cost 12% of a batch) and
+spaces out the collector's young passes (which walked a batch's live results).
 
 Checked in a fresh interpreter, as gunicorn loads the app: ``strata.transport.wsgi:app``.
 """
@@ -11,6 +12,7 @@ import sys
 from pathlib import Path
 
 from strata.store import migrate
+from strata.wiring import YOUNG_COLLECTION_THRESHOLD
 from tests.conftest import RULES_DIR
 
 PROBE = """
@@ -22,11 +24,11 @@ answer = client.post("/v1/decide", json={
     "profile": {"user_id": "u1", "registered_at": "2026-01-02T03:04:05Z", "timezone": "UTC"},
     "rulesets": ["lifecycle"],
 })
-print(before, gc.get_freeze_count(), answer.status_code)
+print(before, gc.get_freeze_count(), answer.status_code, gc.get_threshold()[0])
 """
 
 
-def test_the_wsgi_app_freezes_its_start_up_heap_and_serves(tmp_path: Path) -> None:
+def test_the_wsgi_app_prepares_its_heap_and_serves(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'strata.db'}"
     migrate(url)
     env = {
@@ -38,7 +40,8 @@ def test_the_wsgi_app_freezes_its_start_up_heap_and_serves(tmp_path: Path) -> No
     done = subprocess.run(
         [sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, timeout=120, check=True
     )
-    before, after, status = (int(word) for word in done.stdout.split())
+    before, after, status, young = (int(word) for word in done.stdout.split())
     assert before == 0
     assert after > 10_000  # the modules, the schema and every compiled ruleset
     assert status == 200, done.stderr
+    assert young == YOUNG_COLLECTION_THRESHOLD

@@ -17,7 +17,7 @@ from flask import Flask
 from strata import metrics
 from strata.config import Settings
 from strata.transport.http import create_app
-from strata.wiring import build_services, freeze_start_up_heap
+from strata.wiring import build_services, prepare_heap_for_serving
 
 EXIT_FLUSH_SECONDS = 5.0
 _lock = threading.Lock()
@@ -35,7 +35,7 @@ def create_wsgi_app(settings: Settings | None = None) -> Flask:
     if metrics.multiprocess_dir():  # another worker may answer /metrics: publish the engine's counts
         metrics.start_engine_sync()
     app = create_app(services.operations(), console=services.console(settings.console_secret))
-    freeze_start_up_heap()
+    prepare_heap_for_serving()
     return app
 
 
