@@ -65,6 +65,8 @@ DEFAULT_RULESETS: Mapping[str, str] = {
 MAX_BATCH = 1000
 
 D = TypeVar("D", bound=Decision)
+CountDecision = Callable[[str, int | None, str | None], None]
+"""Counts one decision by ruleset, version and why: ``metrics.count_decision`` or a batch's tally."""
 
 
 def utc_now() -> dt.datetime:
@@ -229,10 +231,12 @@ class DecisionService:
         request_id: str = "",
         resolved: dict[tuple[str, ...], list[Served]] | None = None,
         now: dt.datetime | None = None,
+        count: CountDecision = metrics.count_decision,
     ) -> DecideResult:
         """``resolved``: the rulesets already resolved for this snapshot (a batch asks for the same
         ones again and again); ``now``: the instant of a request without ``as_of`` (a batch's one
-        instant, passed down instead of copying each request to stamp it)."""
+        instant, passed down instead of copying each request to stamp it); ``count``: what counts
+        each decision in the metrics (a batch's tally)."""
         if not request.rulesets:
             raise InvalidArgument(
                 "name at least one kind or ruleset",
@@ -256,6 +260,7 @@ class DecisionService:
             deadline,
             request_id,
             skip_facts=not request.explain_facts,
+            count=count,
         )
         return DecideResult(user_id, answers)
 
@@ -266,7 +271,7 @@ class DecisionService:
 
         A passed deadline fails the whole call, since nobody waits for the rest.
         The whole batch is judged by one snapshot of the rulesets, and logged
-        under one request id.
+        under one request id. Its decisions are counted in the metrics once it stops.
         """
         if len(requests) > self.max_batch:
             raise ResourceExhausted(
@@ -276,14 +281,20 @@ class DecisionService:
         now, snapshot = self.now(), self.rulesets.current()
         results: list[DecideResult | StrataError] = []
         resolved: dict[tuple[str, ...], list[Served]] = {}
-        for request in requests:
-            check_deadline(deadline, "during the batch")
-            try:
-                results.append(self._decide(snapshot, request, deadline, request_id, resolved, now))
-            except DeadlineExceeded:
-                raise
-            except StrataError as exc:
-                results.append(exc)
+        tally = metrics.DecisionTally()
+        try:
+            for request in requests:
+                check_deadline(deadline, "during the batch")
+                try:
+                    results.append(
+                        self._decide(snapshot, request, deadline, request_id, resolved, now, tally)
+                    )
+                except DeadlineExceeded:
+                    raise
+                except StrataError as exc:
+                    results.append(exc)
+        finally:  # a batch stopped by its deadline still made the decisions it made
+            tally.add()
         return results
 
     # shared steps ----------------------------------------------------------
@@ -371,6 +382,7 @@ class DecisionService:
         deadline: float | None,
         request_id: str = "",
         skip_facts: bool = False,
+        count: CountDecision = metrics.count_decision,
     ) -> tuple[str, tuple[Answer[Decision], ...]]:
         user_id, raw = self.profile(user_id, inline, deadline)
         if snapshot.splits:
@@ -392,7 +404,7 @@ class DecisionService:
                 compiled, compiled.facts(profile, clock, memo, shared, skip), event
             )
             answers.append(Answer(decision, served.version, served.reason))
-            metrics.count_decision(compiled.name, served.version, served.reason)
+            count(compiled.name, served.version, served.reason)
             if snapshot.shadows and self.shadows is not None and served.reason != PINNED:
                 self._shadow(snapshot, served, decision, profile, clock, event, user_id, request_id, instant)
             if log is not None:

@@ -80,19 +80,43 @@ RERUNS = Counter(
     "strata_rules_reruns", "Evaluations of compiled expressions that failed and were rerun by the interpreter"
 )
 
-_decision_children: dict[tuple[str, int | None, str | None], Any] = {}
+DecisionKey = tuple[str, int | None, str | None]
+"""A decision's labels: the ruleset, its version (None: rule files), why that version."""
+_decision_children: dict[DecisionKey, Any] = {}
 _engine_seen = {"interpreted": 0, "reruns": 0}
 _engine_lock = threading.Lock()
 
 
-def count_decision(ruleset: str, version: int | None, why: str | None) -> None:
-    """One more decision by ``ruleset@version`` for reason ``why``."""
+def count_decision(ruleset: str, version: int | None, why: str | None, amount: int = 1) -> None:
+    """``amount`` more decisions by ``ruleset@version`` for reason ``why``."""
     key = (ruleset, version, why)
     child = _decision_children.get(key)
     if child is None:
         child = DECISIONS.labels(ruleset, "" if version is None else str(version), why or "")
         _decision_children[key] = child
-    child.inc()
+    child.inc(amount)
+
+
+class DecisionTally:
+    """Decisions counted in memory, then added to the counter once per label set (``add``).
+
+    A ``DecideBatch`` makes thousands of decisions over a handful of label sets, and each
+    increment of the counter takes its lock (about 0.5 µs; 2-3 µs under several serving
+    processes, where it also writes the process's metrics file). Called as ``count_decision``.
+    """
+
+    def __init__(self) -> None:
+        self.counts: dict[DecisionKey, int] = {}
+
+    def __call__(self, ruleset: str, version: int | None, why: str | None) -> None:
+        key = (ruleset, version, why)
+        self.counts[key] = self.counts.get(key, 0) + 1
+
+    def add(self) -> None:
+        """Add what was counted to the counter, and start again from zero."""
+        counts, self.counts = self.counts, {}
+        for (ruleset, version, why), amount in counts.items():
+            count_decision(ruleset, version, why, amount)
 
 
 def sync_engine_counts() -> None:

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from strata.decisions import DEFAULT_RULESETS, DecideRequest, DecideResult, DecisionRequest, DecisionService
 from strata.engine.decision import IncentiveDecision, LifecycleDecision
@@ -186,6 +187,40 @@ def test_a_batch_answers_each_request_on_its_own(service: DecisionService) -> No
         ]
     )
     assert [type(r).__name__ for r in results] == ["DecideResult", "NotFound", "DecideResult"]
+
+
+def _decisions_counted(ruleset: str) -> float:
+    return (
+        REGISTRY.get_sample_value("strata_decisions_total", {"ruleset": ruleset, "version": "", "why": ""})
+        or 0.0
+    )
+
+
+def test_a_batch_counts_its_decisions_in_the_metrics(service: DecisionService) -> None:
+    lifecycle, segment = _decisions_counted("lifecycle.duolingo"), _decisions_counted("segment.rfm")
+    service.decide_batch(
+        [
+            DecideRequest(user_id="u-current", rulesets=("lifecycle", "segment")),
+            DecideRequest(user_id="ghost", rulesets=("lifecycle",)),
+            DecideRequest(user_id="u-new", rulesets=("lifecycle", "lifecycle")),
+        ]
+    )
+    assert _decisions_counted("lifecycle.duolingo") - lifecycle == 3
+    assert _decisions_counted("segment.rfm") - segment == 1
+
+
+def test_a_batch_stopped_by_its_deadline_counts_the_decisions_it_made(
+    service: DecisionService, store: DictStore
+) -> None:
+    before = _decisions_counted("lifecycle.duolingo")
+    store.delays["u-new"] = 0.2
+    with pytest.raises(DeadlineExceeded):
+        service.decide_batch(
+            [DecideRequest(user_id="u-current", rulesets=("lifecycle",))] * 2
+            + [DecideRequest(user_id="u-new", rulesets=("lifecycle",))] * 2,
+            deadline=time.monotonic() + 0.1,
+        )
+    assert _decisions_counted("lifecycle.duolingo") - before == 2
 
 
 def test_a_batch_has_a_size_limit(store: DictStore) -> None:
