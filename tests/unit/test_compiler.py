@@ -338,6 +338,28 @@ def test_a_chain_explains_each_match_with_the_facts_its_rule_read() -> None:
     assert "facts={'n': 2, 'y': 5}" in str(shown[0][1]) and "facts={'x': None, 'xs': [1, 2.5]}" in shown[1][0]
 
 
+def test_a_chain_checks_a_boolean_fact_once_and_hands_a_wrong_one_to_the_interpreter() -> None:
+    """A chain checks a BOOLEAN fact where it first reads it, not at each use: a value that is not a
+    boolean (here a number, or null, where the types promised a boolean) fails the condition that
+    reads it first and every later one using it, and the interpreter decides each of them, with its
+    own answers, errors and explanations."""
+    types = {**TYPES, "flag": DataType.BOOLEAN}
+    texts = ["n == 3 and flag", "flag or n == 2", "not flag", "n == 2"]
+    choices = [Choice(f"r{i}", compile_condition(text, types), i, "why") for i, text in enumerate(texts)]
+    first, every = FirstMatch("test.chain", choices), AllMatches("test.chain", choices)
+    for flag in (True, False, 1, None):
+        for skip_facts in (False, True):
+            facts = Facts({}, CLOCK, {**GOOD, "flag": flag}, skip_facts=skip_facts)
+            explained = (
+                [repr(first.first(facts, None)), repr(every.all(facts))] if isinstance(flag, bool) else []
+            )
+            compiled = chain_answers(first, every, facts)
+            with interpreted():
+                assert chain_answers(first, every, facts) == compiled, (flag, skip_facts)
+                if explained:
+                    assert [repr(first.first(facts, None)), repr(every.all(facts))] == explained
+
+
 def test_text_in_a_rule_stays_data() -> None:
     text = """s + '"); import os; os.system("true"); ("' == 'x'"""
     compiled, reference = both(text, GOOD)

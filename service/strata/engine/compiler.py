@@ -100,6 +100,22 @@ class FactsAccess:
     profile_names: frozenset[str] = frozenset()
 
 
+@dataclass(frozen=True)
+class Explained:
+    """What a chain's match gives when its explanation is wanted (``_Generator.chain``): for the
+    condition at ``index``, ``(heads[index], hit(rule, reason, values))``, where ``hits[index]`` is
+    ``(rule, reason)`` and ``values`` maps each fact in ``reads[index]`` (``Expression.reads``), in
+    that order, to its plain value (``plain``). Built inside the generated code, the explained
+    match costs no call of its own; ``slow(index, facts)`` gives the same where the code cannot.
+    """
+
+    reads: list[tuple[str, ...]]
+    heads: list[Any]
+    hits: list[tuple[str, str]]
+    hit: Callable[[str, str, dict[str, Any]], Any]
+    slow: Callable[[int, Any], Any]
+
+
 def count_rerun(exc: BaseException) -> None:
     counts["reruns"] += 1
     rerun_reasons[type(exc).__name__] += 1
@@ -207,6 +223,7 @@ class _Generator:
         self.hoisted: dict[str, str] | None = None
         self.prologue: list[ast.stmt] = []
         self.touched: set[str] = set()  # the facts the current condition of a chain read
+        self.checked: set[str] = set()  # the facts of a chain whose locals hold checked booleans
 
     # -- plumbing ---------------------------------------------------------
 
@@ -298,10 +315,12 @@ class _Generator:
         first: bool,
         retry: Function,
         not_boolean: Function,
-        reads: list[tuple[str, ...]] | None = None,
+        matches: list[Any],
+        explained: Explained | None = None,
     ) -> Function:
-        """One function for a list of conditions evaluated in order: it returns the index of the
-        first that holds (-1 if none) when ``first``, else the list of the indices of all that hold.
+        """One function for a list of conditions evaluated in order: it returns what the first that
+        holds gives (None if none) when ``first``, else the list of what each that holds gives: by
+        default ``matches[index]``, as it is.
 
         Each condition is the code ``function`` would generate for it, in a ``try`` of its own, so
         that any exception hands that condition (and only it) to ``retry(index, facts, exc)``, as
@@ -313,26 +332,22 @@ class _Generator:
         too, and is retried: the interpreter decides, as everywhere in compiled code).
         The caller guarantees ``facts`` is of the access's type.
 
-        ``reads``, each condition's facts (``Expression.reads``): then each match comes with the
-        facts that condition read, as ``(index, values)`` (``(-1, None)`` for no match when
-        ``first``), ``values`` mapping each name, in that order, to its plain value (``plain``) from
-        the locals the condition read: what an explanation shows, without reading the facts again.
-        ``values`` is None where the locals may not hold them: the interpreter decided that
-        condition or an earlier one (whose unassigned locals a short-circuit may have skipped), or
-        the condition reads a name as something else than a fact (a comprehension variable).
+        ``explained``: a match gives instead its explained form (see ``Explained``), built here from
+        the locals the condition read, without reading the facts again or another call; where the
+        locals may not hold them, ``explained.slow(index, facts)`` gives it: the interpreter
+        decided that condition or an earlier one (whose unassigned locals a short-circuit may have
+        skipped), or the condition reads a name as something else than a fact (a comprehension
+        variable).
         """
         self.hoisted = {}
         found = _name("found")
         retry_ref, not_boolean_ref = self.ref(retry), self.ref(not_boolean)
         body: list[ast.stmt] = [] if first else [_assign("found", ast.List(elts=[], ctx=ast.Load()))]
-        if reads is not None:
+        if explained is not None:
             body.append(_assign("failed", ast.Constant(False)))
 
-        def check(index: int, values: ast.expr) -> list[ast.stmt]:
+        def check(index: int, match: ast.expr) -> list[ast.stmt]:
             """What a condition's result does: a match is returned or collected, a non-boolean refused."""
-            match: ast.expr = ast.Constant(index)
-            if reads is not None:
-                match = ast.Tuple(elts=[match, values], ctx=ast.Load())
             result = _name("result")
             return [
                 ast.If(
@@ -352,12 +367,18 @@ class _Generator:
                 )
             ]
 
-        retried_marks = [] if reads is None else [_assign("failed", ast.Constant(True))]
+        def slow(index: int) -> ast.expr:
+            """The match as ``matches`` holds it, or explained from the facts themselves."""
+            if explained is None:
+                return self.ref(matches[index])
+            return _call(self.ref(explained.slow), ast.Constant(index), _name("facts"))
+
+        retried_marks = [] if explained is None else [_assign("failed", ast.Constant(True))]
         for index, rule in enumerate(rules):
             retried = _call(retry_ref, ast.Constant(index), _name("facts"), _name("exc"))
             if rule is None:
                 retried.args[2] = ast.Constant(None)
-                body += [_assign("result", retried), *retried_marks, *check(index, ast.Constant(None))]
+                body += [_assign("result", retried), *retried_marks, *check(index, slow(index))]
                 continue
             self.use(rule.context)
             self.block, self.prologue, self.touched = [], [], set()
@@ -365,25 +386,26 @@ class _Generator:
             handler = ast.ExceptHandler(
                 type=self.ref(Exception),
                 name="exc",
-                body=[_assign("result", retried), *retried_marks, *check(index, ast.Constant(None))],
+                body=[_assign("result", retried), *retried_marks, *check(index, slow(index))],
             )
             attempt = [*self.prologue, *self.block, _assign("result", value)]
-            values = ast.Constant(None) if reads is None else self.read_values(reads[index])
-            body.append(ast.Try(body=attempt, handlers=[handler], orelse=check(index, values), finalbody=[]))
-        none: ast.expr = ast.Constant(-1)
-        if reads is not None:
-            none = ast.Tuple(elts=[none, ast.Constant(None)], ctx=ast.Load())
-        body.append(ast.Return(value=none if first else found))
+            match = slow(index) if explained is None else self.explain(explained, index, slow(index))
+            body.append(ast.Try(body=attempt, handlers=[handler], orelse=check(index, match), finalbody=[]))
+        body.append(ast.Return(value=ast.Constant(None) if first else found))
         return self.build([*self.locals(), *body])
 
-    def read_values(self, names: tuple[str, ...]) -> ast.expr:
-        """The plain values of the facts ``names`` from the locals the current condition read, or
-        None if it read others (see ``chain``); None too at run time if a condition failed before."""
+    def explain(self, explained: Explained, index: int, slow: ast.expr) -> ast.expr:
+        """A match explained from the locals the current condition read (``chain``), or ``slow`` if it
+        read others; ``slow`` too at run time if a condition failed before."""
+        names = explained.reads[index]
         if set(names) != self.touched:
-            return ast.Constant(None)
+            return slow
         shown: list[ast.expr] = []
         for name in names:
             local = _name(self.hoisted[name])  # type: ignore[index]
+            if name in self.checked:  # a boolean: plain as it is
+                shown.append(local)
+                continue
             is_plain = ast.Compare(
                 left=ast.Attribute(value=local, attr="__class__", ctx=ast.Load()),
                 ops=[ast.In()],
@@ -391,7 +413,10 @@ class _Generator:
             )
             shown.append(ast.IfExp(test=is_plain, body=local, orelse=_call(self.ref(plain), local)))
         values = ast.Dict(keys=[ast.Constant(name) for name in names], values=shown)
-        return ast.IfExp(test=_name("failed"), body=ast.Constant(None), orelse=values)
+        rule, reason = explained.hits[index]
+        hit = _call(self.ref(explained.hit), ast.Constant(rule), ast.Constant(reason), values)
+        match = ast.Tuple(elts=[self.ref(explained.heads[index]), hit], ctx=ast.Load())
+        return ast.IfExp(test=_name("failed"), body=slow, orelse=match)
 
     def use(self, context: Any) -> None:
         """Generate code for an expression parsed in ``context`` (its decimal context and zone)."""
@@ -543,7 +568,11 @@ class _Generator:
             return _name(self.scopes[node.name])
         if node.result_type == DataType.UNDEFINED:
             raise NotCompilable("untyped symbol")
-        return self.loaded(self.read_fact(node.name), rt.loader(node.result_type, self.zone))
+        load = rt.loader(node.result_type, self.zone)
+        if load is rt.load_boolean and self.hoisted is not None:
+            local = self.read_fact(node.name, check=load)
+            return local if node.name in self.checked else self.loaded(local, load)
+        return self.loaded(self.read_fact(node.name), load)
 
     def loaded(self, read: ast.expr, load: Function | None) -> ast.expr:
         """``read`` through ``load`` (None: as it is). The commonest loaders return a value of the
@@ -569,17 +598,35 @@ class _Generator:
             return read if load is None else _call(self.ref(load), read)
         return ast.IfExp(test=test, body=held, orelse=_call(self.ref(load), held))
 
-    def read_fact(self, name: str) -> ast.expr:
-        """The fact's value as the facts hold it: ``profile["name"]`` or ``values["name"]``."""
+    def read_fact(self, name: str, check: Function | None = None) -> ast.expr:
+        """The fact's value as the facts hold it: ``profile["name"]`` or ``values["name"]``.
+
+        In a chain, the local it is read into (see ``chain``). ``check``: ``rt.load_boolean``, to
+        check the value once, where it is read, rather than at every use (``checked``): a value of
+        another type raises there, before the local is assigned, so every condition using the local
+        fails and goes to the interpreter, as it would have at its own check."""
         local = "profile" if name in self.access.profile_names else "values"
         self.reads.add(local)
-        read = ast.Subscript(value=_name(local), slice=ast.Constant(name), ctx=ast.Load())
+        read: ast.expr = ast.Subscript(value=_name(local), slice=ast.Constant(name), ctx=ast.Load())
         if self.hoisted is None:
             return read
         self.touched.add(name)
         if name not in self.hoisted:
-            self.hoisted[name] = f"f{len(self.hoisted)}"
-            self.prologue.append(_assign(self.hoisted[name], read))
+            hoisted = self.hoisted[name] = f"f{len(self.hoisted)}"
+            if check is rt.load_boolean:
+                self.checked.add(name)
+                raw = self.temp()
+                not_boolean = ast.BoolOp(
+                    op=ast.And(),
+                    values=[
+                        ast.Compare(left=_name(raw), ops=[ast.IsNot()], comparators=[ast.Constant(flag)])
+                        for flag in (True, False)
+                    ],
+                )
+                refuse = ast.Expr(value=_call(self.ref(check), _name(raw)))
+                self.prologue += [_assign(raw, read), ast.If(test=not_boolean, body=[refuse], orelse=[])]
+                read = _name(raw)
+            self.prologue.append(_assign(hoisted, read))
         return _name(self.hoisted[name])
 
     def builtin_symbol(self, node: Any) -> ast.expr:
@@ -1023,12 +1070,13 @@ def compile_chain(
     first: bool,
     retry: Function,
     not_boolean: Function,
-    reads: list[tuple[str, ...]] | None = None,
+    matches: list[Any],
+    explained: Explained | None = None,
 ) -> Function:
     """The rule-engine ``rules`` (each one that ``compile_rule`` compiled, else None; at least
     one compiled) as one function: see ``_Generator.chain``."""
     context = next(rule.context for rule in rules if rule is not None)
-    return _Generator(context, access).chain(rules, first, retry, not_boolean, reads)
+    return _Generator(context, access).chain(rules, first, retry, not_boolean, matches, explained)
 
 
 def _compile(rule: Any, access: FactsAccess, compared: bool) -> Function:

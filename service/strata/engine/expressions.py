@@ -227,17 +227,22 @@ class Expression:
 
     @staticmethod
     def chain(
-        expressions: list[Expression], first: bool, retry: Any, not_boolean: Any, explained: bool = False
+        expressions: list[Expression],
+        first: bool,
+        retry: Any,
+        not_boolean: Any,
+        matches: list[Any],
+        explained: compiler.Explained | None = None,
     ) -> Any:
         """The conditions ``expressions`` as one compiled function (``compiler.compile_chain``), or
-        None where it would not help: none of them compiled, or they read facts differently.
-        ``explained``: each match comes with the plain values of the facts its condition read."""
+        None where it would not help: none of them compiled, or they read facts differently."""
         compiled = [expression._rule if expression.compiled else None for expression in expressions]
         access = expressions[0].access if expressions else None
         if not any(compiled) or any(expression.access != access for expression in expressions):
             return None
-        reads = [expression.reads for expression in expressions] if explained else None
-        return compiler.compile_chain(compiled, expressions[0].access, first, retry, not_boolean, reads)
+        return compiler.compile_chain(
+            compiled, expressions[0].access, first, retry, not_boolean, matches, explained
+        )
 
 
 def boolean(result: Any) -> bool:

@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from rule_engine import types as re_types
 
+from strata.engine.compiler import Explained
 from strata.engine.decision import ALREADY_PLAIN, Decision, RuleHit, plain
 from strata.engine.expressions import Expression, ExpressionError, boolean, compile_condition
 from strata.engine.facts import DERIVED_FACTS, Clock, Facts, Memo
@@ -179,10 +180,6 @@ class Choice(Generic[T]):
             return self.bare_hit
         return read_facts(self.id, self.reason, facts, self.when)
 
-    def hit_with(self, facts: Facts, values: dict[str, Any] | None) -> RuleHit:
-        """``hit``, from the plain values a chain's compiled code already read, if it could."""
-        return self.hit(facts) if values is None else RuleHit(self.id, self.reason, values)
-
     @functools.cached_property
     def bare_hit(self) -> RuleHit:
         """The hit without the values of the facts, built once (immutable, as a ruleset's default)."""
@@ -195,9 +192,9 @@ class Chain(Generic[T]):
 
     Their conditions are also compiled together, at load, into one function (``Expression.chain``):
     a request then makes one call instead of one per rule, and reads each fact once; a second one
-    also returns the values of the facts each match read, for explanations. Each condition keeps
-    its own fallback to the interpreter, and the matches and their explanations are the same as
-    rule by rule (which is how the interpreter path still runs).
+    builds each match's hit with the values of the facts it read, for explanations. Each condition
+    keeps its own fallback to the interpreter, and the matches and their explanations are the same
+    as rule by rule (which is how the interpreter path still runs).
     """
 
     takes_first: ClassVar[bool]
@@ -206,9 +203,27 @@ class Chain(Generic[T]):
         self.ruleset = ruleset
         self.choices = choices
         conditions = [choice.when for choice in choices]
+        heads = [self.head(choice) for choice in choices]
+        bare = [(head, choice.bare_hit) for head, choice in zip(heads, choices, strict=True)]
+        explained = Explained(
+            reads=[choice.when.reads for choice in choices],
+            heads=heads,
+            hits=[(choice.id, choice.reason) for choice in choices],
+            hit=RuleHit,
+            slow=self._explain,
+        )
         first = self.takes_first
-        self._bare = Expression.chain(conditions, first, self._retry, self._not_boolean)
-        self._explained = Expression.chain(conditions, first, self._retry, self._not_boolean, explained=True)
+        self._bare = Expression.chain(conditions, first, self._retry, self._not_boolean, bare)
+        self._explained = Expression.chain(conditions, first, self._retry, self._not_boolean, bare, explained)
+
+    def head(self, choice: Choice[T]) -> Any:
+        """What a match gives with its hit: the rule's result (``FirstMatch``) or the rule itself."""
+        raise NotImplementedError
+
+    def _explain(self, index: int, facts: Facts) -> tuple[Any, RuleHit]:
+        """A match with its hit read from the facts, where the chain's code could not build it."""
+        choice = self.choices[index]
+        return self.head(choice), choice.hit(facts)
 
     def __iter__(self) -> Iterator[Choice[T]]:
         return iter(self.choices)
@@ -249,17 +264,11 @@ class FirstMatch(Chain[T]):
                 if self._test(choice, facts):
                     return choice.result, choice.hit(facts)
             return default
-        if facts.skip_facts:
-            index = self._bare(facts)
-            if index < 0:
-                return default
-            choice = self.choices[index]
-            return choice.result, choice.bare_hit
-        index, values = self._explained(facts)
-        if index < 0:
-            return default
-        choice = self.choices[index]
-        return choice.result, choice.hit_with(facts, values)
+        found: tuple[T, RuleHit] | None = (self._bare if facts.skip_facts else self._explained)(facts)
+        return default if found is None else found
+
+    def head(self, choice: Choice[T]) -> T:
+        return choice.result
 
 
 class AllMatches(Chain[T]):
@@ -272,12 +281,11 @@ class AllMatches(Chain[T]):
         choices = self.choices
         if self._bare is None or not Expression.use_compiled:
             return [(choice, choice.hit(facts)) for choice in choices if self._test(choice, facts)]
-        if facts.skip_facts:
-            return [(choices[index], choices[index].bare_hit) for index in self._bare(facts)]
-        return [
-            (choices[index], choices[index].hit_with(facts, values))
-            for index, values in self._explained(facts)
-        ]
+        found: list[tuple[Choice[T], RuleHit]] = (self._bare if facts.skip_facts else self._explained)(facts)
+        return found
+
+    def head(self, choice: Choice[T]) -> Choice[T]:
+        return choice
 
 
 class CompiledRuleset(Generic[SpecT]):
