@@ -23,6 +23,7 @@ from sqlalchemy.pool import NullPool
 from strata.errors import DeadlineExceeded
 from strata.store import ProfileStore, make_engine, migrate
 from strata.store.guarded import GuardedStore
+from strata.store.lookup import MAX_BATCH
 from tests.fakes import AS_OF, PROFILES, default_rules
 from tests.integration.conftest import LiveServers
 from tests.postgres import PostgresServer
@@ -106,3 +107,35 @@ def _wait_for_a_lock_wait(locker: Any) -> None:
             )
         ).scalar():
             time.sleep(0.01)
+
+
+def test_more_reads_queued_than_one_query_takes_each_get_their_own_row(postgres_url: str) -> None:
+    """Reads queue behind a stalled one, more of them than one query reads (``lookup.MAX_BATCH``): once
+    the stall ends, every one gets its own user's profile or None, over several queries."""
+    migrate(postgres_url)
+    engine = make_engine(postgres_url)
+    store = ProfileStore(engine, default_rules().schema)
+    stored = [f"user-{index}" for index in range(MAX_BATCH + 16)]
+    for index, user_id in enumerate(stored):
+        store.upsert({"user_id": user_id, "points": index})
+    asked = ["first", *stored, *(f"missing-{index}" for index in range(8))]
+    locker = create_engine(postgres_url, poolclass=NullPool)
+    with locker.connect() as connection, ThreadPoolExecutor(len(asked)) as pool:
+        connection.execute(text("LOCK TABLE profiles IN ACCESS EXCLUSIVE MODE"))  # until rollback
+        first = pool.submit(store.get, asked[0])
+        _wait_for_a_lock_wait(locker)
+        rest = [pool.submit(store.get, user_id) for user_id in asked[1:]]
+        time.sleep(
+            0.2
+        )  # lets them queue behind the first (more would be queued; fewer only weakens the test)
+        connection.rollback()
+        assert first.result() is None
+        answers = [future.result() for future in rest]
+    for user_id, answer in zip(asked[1:], answers, strict=True):
+        if user_id.startswith("missing"):
+            assert answer is None
+        else:
+            assert answer is not None and answer["user_id"] == user_id
+            assert answer["points"] == stored.index(user_id)
+    locker.dispose()
+    engine.dispose()

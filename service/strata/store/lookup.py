@@ -94,6 +94,7 @@ class ProfileReader:
         self._queue: list[_Wanted] = []
         self._reading = False  # a read is under way: new ones queue
         self._connection: psycopg.Connection[Any] | None = None  # used only by the read under way
+        self._encoding = "utf-8"  # the connection's (asking psycopg costs as much as building the query)
 
     def document(self, user_id: str) -> bytes | None:
         """The stored JSON of ``user_id``'s profile, or None without one.
@@ -160,28 +161,30 @@ class ProfileReader:
     def _read(self, user_ids: set[str], until: float | None) -> dict[str, bytes]:
         """Each found id's stored JSON; on a connection found lost, once more on a new one."""
         try:
-            return _rows(self._connected(), user_ids, until)
+            return _rows(self._connected(), self._encoding, user_ids, until)
         except psycopg.Error:
             if self._connection is None or self._connection.pgconn.status == pq.ConnStatus.OK:
                 raise
             self._connection.close()
             self._connection = None
-        return _rows(self._connected(), user_ids, until)
+        return _rows(self._connected(), self._encoding, user_ids, until)
 
-    def _connected(self) -> psycopg.Connection[Any]:
+    def _connected(self) -> PGconn:
         """This reader's connection, made (through the pool, then detached from it) and prepared if needed."""
         if self._connection is None:
             pooled = self._engine.raw_connection()  # the pool hands on a failed connect as psycopg's error
             connection = cast("psycopg.Connection[Any]", pooled.driver_connection)
             pooled.detach()
+            self._encoding = connection.info.encoding
             try:
                 # Bounded like the read: preparing waits for a lock on the table as much as the read does.
-                _run(connection, statement_timeout_sql(budget_end()) + _PREPARE, pq.ExecStatus.COMMAND_OK)
+                query = statement_timeout_sql(budget_end()) + _PREPARE
+                _run(connection.pgconn, self._encoding, query, pq.ExecStatus.COMMAND_OK)
             except BaseException:
                 connection.close()
                 raise
             self._connection = connection
-        return self._connection
+        return self._connection.pgconn
 
 
 def _last(untils: Iterable[float | None]) -> float | None:
@@ -190,27 +193,27 @@ def _last(untils: Iterable[float | None]) -> float | None:
     return None if None in ends else max(cast("list[float]", ends))
 
 
-def _rows(connection: psycopg.Connection[Any], user_ids: set[str], until: float | None) -> dict[str, bytes]:
+def _rows(pgconn: PGconn, encoding: str, user_ids: set[str], until: float | None) -> dict[str, bytes]:
     """The stored JSON of each of ``user_ids`` that has a row, in one message under the budget ``until``."""
-    encoding = connection.info.encoding
     ids = ",".join('"' + i.replace("\\", "\\\\").replace('"', '\\"') + '"' for i in user_ids)
-    literal = pq.Escaping(connection.pgconn).escape_literal(f"{{{ids}}}".encode(encoding))
-    result = _run(connection, statement_timeout_sql(until) + _EXECUTE % literal, pq.ExecStatus.TUPLES_OK)
+    literal = pq.Escaping(pgconn).escape_literal(f"{{{ids}}}".encode(encoding))
+    result = _run(
+        pgconn, encoding, statement_timeout_sql(until) + _EXECUTE % literal, pq.ExecStatus.TUPLES_OK
+    )
     return {
         cast(bytes, result.get_value(row, 0)).decode(encoding): cast(bytes, result.get_value(row, 1))
         for row in range(result.ntuples)
     }
 
 
-def _run(connection: psycopg.Connection[Any], query: bytes, expected: pq.ExecStatus) -> PGresult:
+def _run(pgconn: PGconn, encoding: str, query: bytes, expected: pq.ExecStatus) -> PGresult:
     """The result of ``query``, one message of statements, if its last ended as ``expected`` (rows for
     the read, none for ``PREPARE``); psycopg's error if not."""
-    pgconn: PGconn = connection.pgconn
     result = pgconn.exec_(query)  # waits without the GIL
     if pgconn.status == pq.ConnStatus.BAD:  # lost: libpq's result carries no SQLSTATE to say so
-        raise psycopg.OperationalError(pq.error_message(result, connection.info.encoding))
+        raise psycopg.OperationalError(pq.error_message(result, encoding))
     if result.status != expected:
-        raise error_from_result(result, connection.info.encoding)
+        raise error_from_result(result, encoding)
     return result
 
 
