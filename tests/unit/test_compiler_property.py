@@ -32,7 +32,14 @@ from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 from strata.engine import compiler
-from strata.engine.expressions import DataType, Expression, ExpressionError, compile_condition, object_type
+from strata.engine.expressions import (
+    DataType,
+    Expression,
+    ExpressionError,
+    compile_condition,
+    compile_optional_number,
+    object_type,
+)
 from strata.engine.facts import Clock, Facts
 from strata.engine.ruleset import AllMatches, Chain, Choice, FirstMatch
 from strata.errors import EvaluationError
@@ -322,3 +329,37 @@ def test_a_chain_of_conditions_agrees_with_the_interpreter_rule_by_rule(
             event(f"answer: {expected[0]}")
             if compiler.counts["reruns"] > reruns:
                 event("a condition was handed to the interpreter")
+
+
+# -- score values ---------------------------------------------------------------------
+
+EXACT_INTS = st.integers(-(2**53), 2**53)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    value=st.one_of(
+        st.none(), st.floats(allow_nan=False, allow_infinity=False), st.integers(-(10**20), 10**20)
+    ),
+    thresholds=st.lists(EXACT_INTS, max_size=4),
+    near=st.integers(-2, 2),
+)
+def test_a_score_value_compared_with_integers_orders_as_the_interpreters_decimal(
+    value: float | int | None, thresholds: list[int], near: int
+) -> None:
+    """A score's value compared only with ints a float holds exactly (``Compared.INTEGERS``) may stay
+    a float: against each such int it orders as rule-engine's Decimal of it does (thresholds next to
+    the value included, where a float and its decimal could part)."""
+    expression = compile_optional_number(
+        "x", {"x": DataType.NULLABLE(DataType.FLOAT)}, compared=compiler.Compared.INTEGERS
+    )
+    facts = Facts({}, Clock(dt.datetime(2026, 3, 10, tzinfo=dt.UTC), dt.UTC), {"x": value})
+    compiled, reference = expression.evaluate(facts), expression.interpret(facts)
+    assert (compiled is None) == (reference is None)
+    if value is not None and abs(value) < 2**53:
+        thresholds = [*thresholds, int(value) + near]
+    for threshold in thresholds if reference is not None else ():
+        assert (compiled < threshold, compiled == threshold) == (
+            reference < threshold,
+            reference == threshold,
+        )

@@ -116,11 +116,12 @@ class Expression:
         text: str,
         types: Mapping[str, Any],
         profile_fields: frozenset[str] = frozenset(),
-        compared: bool = False,
+        compared: compiler.Compared | None = None,
     ) -> None:
         """``profile_fields``: names whose value is the parsed profile's, as is (see ``Compiler``).
         ``compared``: the value is only compared (a score's), so compiled code may give a number as
-        an int equal to rule-engine's Decimal, which compares the same and costs no Decimal."""
+        an int equal to rule-engine's Decimal, which compares the same and costs no Decimal (see
+        ``compiler.Compared``)."""
         self.text = text
         context = _RequestContext(
             type_resolver=dict(types), default_timezone="utc", decimal_context=DECIMAL_CONTEXT
@@ -265,9 +266,12 @@ def compile_number(
 
 
 def compile_optional_number(
-    text: str | int | float, types: Mapping[str, Any], profile_fields: frozenset[str] = frozenset()
+    text: str | int | float,
+    types: Mapping[str, Any],
+    profile_fields: frozenset[str] = frozenset(),
+    compared: compiler.Compared = compiler.Compared.NUMBERS,
 ) -> Expression:
     """A number that may be null, only compared (a score's value: null scores ``missing``)."""
-    return Expression(str(text), types, profile_fields, compared=True).expect(
+    return Expression(str(text), types, profile_fields, compared).expect(
         DataType.FLOAT, "this value", nullable=True
     )

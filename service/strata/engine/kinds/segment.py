@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import bisect
+import functools
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any, NamedTuple
 
+from strata.engine.compiler import Compared
 from strata.engine.decision import RuleHit, SegmentDecision
 from strata.engine.expressions import (
     Expression,
@@ -47,6 +49,14 @@ def exact(threshold: float) -> int | Decimal:
     return int(threshold) if float(threshold).is_integer() else Decimal(threshold)
 
 
+def comparison(thresholds: Sequence[int | Decimal]) -> Compared:
+    """How a score's value may be given to be compared with its ``exact`` thresholds: a finite float
+    as it is where every threshold is an int a float holds exactly (see ``Compared``)."""
+    if all(threshold.__class__ is int and abs(threshold) <= 2**53 for threshold in thresholds):
+        return Compared.INTEGERS
+    return Compared.NUMBERS
+
+
 def scores_type(names: list[str]) -> Any:
     return object_type("scores", {name: DataType.FLOAT for name in names})
 
@@ -71,9 +81,9 @@ class SegmentRuleset(CompiledRuleset[SegmentSpec]):
         self.scores: list[Score] = []
         for name, score_spec in spec.scores.items():
             rule = f"score.{name}"
-            value = compiler.expression(
-                score_spec.value, f"scores.{name}.value", rule, compile_optional_number
-            )
+            thresholds = [exact(threshold) for threshold in score_spec.thresholds]
+            make = functools.partial(compile_optional_number, compared=comparison(thresholds))
+            value = compiler.expression(score_spec.value, f"scores.{name}.value", rule, make)
             if value:
                 reasons = {
                     given: score_spec.reason or f"{name} scored {given} by thresholds {score_spec.thresholds}"
@@ -85,7 +95,7 @@ class SegmentRuleset(CompiledRuleset[SegmentSpec]):
                         rule,
                         score_spec,
                         value,
-                        [exact(threshold) for threshold in score_spec.thresholds],
+                        thresholds,
                         reasons,
                         {given: RuleHit(rule, reason) for given, reason in reasons.items()},
                     )
