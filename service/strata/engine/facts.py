@@ -312,6 +312,7 @@ class Facts(Mapping[str, Any]):
         cache: dict[str, Any] | None = None,
         answers: dict[Any, Any] | None = None,
         skip_facts: bool = False,
+        known: Mapping[str, Any] | None = None,
     ) -> None:
         """``answers``: the request's, shared by every ruleset that decides in it, where one may
         reuse another's answer (see ``CompiledRuleset.memoized``). Apart from ``cache`` on purpose:
@@ -319,35 +320,30 @@ class Facts(Mapping[str, Any]):
         ``cache``, each request would leave a reference cycle for the garbage collector.
 
         ``skip_facts``: explanations leave out the values of the facts their rules read, because
-        nobody will read them (``explain`` RULES or NONE, and no decision log for the call)."""
+        nobody will read them (``explain`` RULES or NONE, and no decision log for the call).
+
+        ``known``: what another ``Facts`` of the same profile and clock already read (``with_extra``),
+        copied instead of ``cache`` (whatever it lacks is still found there)."""
         self.profile = profile
         self.clock = clock
         self.answers = answers
         self.skip_facts = skip_facts
         self._extra: Mapping[str, Any] = extra or {}  # never changed: ``known`` is the copy that grows
-        if cache:  # what the request already worked out is read without a call to __missing__
-            known = _Known(cache)
-            known.update(self._extra)  # extras first, as when asked for one by one
+        seed = cache if known is None else known
+        if seed:  # what the request already worked out is read without a call to __missing__
+            values = _Known(seed)
+            values.update(self._extra)  # extras first, as when asked for one by one
         else:
-            known = _Known(self._extra)
-        known.profile, known.clock = profile, clock
-        known.cache = {} if cache is None else cache
-        self.known = known
+            values = _Known(self._extra)
+        values.profile, values.clock = profile, clock
+        values.cache = {} if cache is None else cache
+        self.known = values
 
     def with_extra(self, **extra: Any) -> Facts:
         """The same profile and clock with more extras (derived facts stay cached)."""
-        other = Facts(
-            self.profile,
-            self.clock,
-            {**self._extra, **extra},
-            self.known.cache,
-            self.answers,
-            self.skip_facts,
-        )
-        known = other.known
-        known.update(self.known)  # what this one already read, without a lookup
-        known.update(extra)
-        return other
+        merged = {**self._extra, **extra}
+        known = self.known  # what this one already read, copied once: read again without a lookup
+        return Facts(self.profile, self.clock, merged, known.cache, self.answers, self.skip_facts, known)
 
     def rebase(self, extra: Mapping[str, Any]) -> Facts:
         """The same profile and clock with other extras: another ruleset's view of the request,
