@@ -4,7 +4,7 @@
 writer has fallen behind and the queue is full, the entry is dropped and
 counted (``dropped``, and the ``strata_decision_log_dropped`` metric), so a slow disk costs decisions their log lines, never
 their latency. The writer thread owns the file and appends each batch it
-drains with one write; ``close`` writes what is queued and stops it (``strata serve``
+drains in whole lines; ``close`` writes what is queued and stops it (``strata serve``
 calls it on SIGTERM, once calls have drained, within the grace period).
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import queue
+import select
 import threading
 import time
 from pathlib import Path
@@ -106,21 +107,35 @@ class JsonLinesLog:
                 except queue.Empty:
                     break
             lines = [orjson.dumps(entry, default=str) + b"\n" for entry in batch if entry is not _STOP]
-            self._append(b"".join(lines))
+            self._append(lines)
             with self._lock:
                 self.written += len(lines)
             metrics.LOG_WRITTEN.inc(len(lines))
             if any(entry is _STOP for entry in batch):
                 return
 
-    def _append(self, data: bytes) -> None:
-        """Write a batch of lines with one ``write`` on the unbuffered, append-only file.
+    def _append(self, lines: list[bytes]) -> None:
+        """Write whole lines, as few ``write`` calls as keep each one whole, on the unbuffered file.
 
-        Several serving processes (``--grpc-processes``) may share one log file: the kernel
-        appends each ``write`` whole, so their lines never interleave, where a buffered file
-        would cut a batch at its buffer's edge into writes another process's could land
-        between. A short write (a full disk) goes on from where it stopped.
+        Several serving processes (``--grpc-processes``) may share one log: a file, where
+        the kernel appends each ``write`` whole, or a pipe (a FIFO read by a log shipper),
+        where it keeps a ``write`` whole only up to ``PIPE_BUF`` bytes and larger ones can
+        interleave with another writer's. So lines go in writes of at most ``PIPE_BUF``
+        bytes, a longer line in a write of its own (on a pipe, the one case left that can
+        interleave). A short write (a full disk, a signal) goes on from where it stopped.
         """
+        chunk: list[bytes] = []
+        size = 0
+        for line in lines:
+            if chunk and size + len(line) > select.PIPE_BUF:
+                self._write_all(b"".join(chunk))
+                chunk, size = [], 0
+            chunk.append(line)
+            size += len(line)
+        if chunk:
+            self._write_all(b"".join(chunk))
+
+    def _write_all(self, data: bytes) -> None:
         view = memoryview(data)
         while view:
             written = self._file.write(view)
