@@ -38,6 +38,7 @@ from strata.engine.decision import (
     InterventionDecision,
     LifecycleDecision,
     SegmentDecision,
+    quick_init,
 )
 from strata.engine.facts import Clock
 from strata.engine.ruleset import decide_failing_closed
@@ -109,6 +110,7 @@ class DecideRequest:
     RULES or NONE), so they are left out unless the decision log writes the call."""
 
 
+@quick_init  # a batch builds one per decision
 @dataclass(frozen=True)
 class Answer(Generic[D]):
     """A decision with its provenance: the ruleset version that made it and why that version.
@@ -121,6 +123,7 @@ class Answer(Generic[D]):
     version_reason: str | None = None
 
 
+@quick_init
 @dataclass(frozen=True)
 class DecideResult:
     user_id: str
