@@ -347,12 +347,10 @@ EXACT_INTS = st.integers(-(2**53), 2**53)
 def test_a_score_value_compared_with_integers_orders_as_the_interpreters_decimal(
     value: float | int | None, thresholds: list[int], near: int
 ) -> None:
-    """A score's value compared only with ints a float holds exactly (``Compared.INTEGERS``) may stay
+    """A score's value compared only with ints a float holds exactly (``Compared`` "integers") may stay
     a float: against each such int it orders as rule-engine's Decimal of it does (thresholds next to
     the value included, where a float and its decimal could part)."""
-    expression = compile_optional_number(
-        "x", {"x": DataType.NULLABLE(DataType.FLOAT)}, compared=compiler.Compared.INTEGERS
-    )
+    expression = compile_optional_number("x", {"x": DataType.NULLABLE(DataType.FLOAT)}, compared="integers")
     facts = Facts({}, Clock(dt.datetime(2026, 3, 10, tzinfo=dt.UTC), dt.UTC), {"x": value})
     compiled, reference = expression.evaluate(facts), expression.interpret(facts)
     assert (compiled is None) == (reference is None)

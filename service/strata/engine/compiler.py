@@ -47,7 +47,6 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import decimal
-import enum
 import functools
 import math
 import operator
@@ -56,7 +55,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from rule_engine import ast as re_ast
 from rule_engine import builtins as re_builtins
@@ -117,17 +116,15 @@ class Explained:
     slow: Callable[[int, Any], Any]
 
 
-class Compared(enum.Enum):
-    """How a value that is only compared (a score's, with its thresholds) may be given."""
+Compared = Literal["numbers", "integers"]
+"""How a value that is only compared (a score's, with its thresholds) may be given.
 
-    NUMBERS = "numbers"
-    """In ``number`` form: an int where that is exact, else rule-engine's Decimal."""
-    INTEGERS = "integers"
-    """Compared only with ints of magnitude at most ``2**53``: a finite float read from the facts
-    may also stay a float. It orders against such an int exactly as rule-engine's Decimal of its
-    ``repr`` does: that decimal rounds to the float, and an int that is itself a float lies outside
-    the float's rounding interval, or is the float. ``Decimal(repr(x))`` costs ~10 times the
-    comparisons it spares."""
+``"numbers"``: in ``number`` form, an int where that is exact, else rule-engine's Decimal.
+``"integers"``: compared only with ints of magnitude at most ``2**53``, so a finite float read from
+the facts may also stay a float. It orders against such an int exactly as rule-engine's Decimal of
+its ``repr`` does: that decimal rounds to the float, and an int that is itself a float lies outside
+the float's rounding interval, or is the float. ``Decimal(repr(x))`` costs ~10 times the
+comparisons it spares."""
 
 
 def count_rerun(exc: BaseException) -> None:
@@ -493,7 +490,7 @@ class _Generator:
         code: ast.expr = method(self, node)
         return code
 
-    def number(self, node: Any, compared: Compared = Compared.NUMBERS) -> ast.expr:
+    def number(self, node: Any, compared: Compared = "numbers") -> ast.expr:
         """A FLOAT (or null) as an int or a finite Decimal equal to rule-engine's Decimal.
 
         Python compares and hashes ints and Decimals by their exact values, so
@@ -538,13 +535,13 @@ class _Generator:
     def numeric(dtype: Any) -> bool:
         return bool(_base(dtype) == DataType.FLOAT)
 
-    def numeric_read(self, read: ast.expr, dtype: Any, compared: Compared = Compared.NUMBERS) -> ast.expr:
+    def numeric_read(self, read: ast.expr, dtype: Any, compared: Compared = "numbers") -> ast.expr:
         """An int as it is (a finite float too, for ``Compared.INTEGERS``); anything else through the
         FLOAT loader (floats become Decimals by repr)."""
         held = self.hold(read)
         cls = ast.Attribute(value=held, attr="__class__", ctx=ast.Load())
         is_int: ast.expr = ast.Compare(left=cls, ops=[ast.Is()], comparators=[self.ref(int)])
-        if compared is Compared.INTEGERS:
+        if compared == "integers":
             is_float = ast.Compare(left=cls, ops=[ast.Is()], comparators=[self.ref(float)])
             finite = ast.BoolOp(op=ast.And(), values=[is_float, _call(self.ref(math.isfinite), held)])
             is_int = ast.BoolOp(op=ast.Or(), values=[is_int, finite])

@@ -269,7 +269,7 @@ def compile_optional_number(
     text: str | int | float,
     types: Mapping[str, Any],
     profile_fields: frozenset[str] = frozenset(),
-    compared: compiler.Compared = compiler.Compared.NUMBERS,
+    compared: compiler.Compared = "numbers",
 ) -> Expression:
     """A number that may be null, only compared (a score's value: null scores ``missing``)."""
     return Expression(str(text), types, profile_fields, compared).expect(

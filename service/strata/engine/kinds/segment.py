@@ -53,8 +53,8 @@ def comparison(thresholds: Sequence[int | Decimal]) -> Compared:
     """How a score's value may be given to be compared with its ``exact`` thresholds: a finite float
     as it is where every threshold is an int a float holds exactly (see ``Compared``)."""
     if all(threshold.__class__ is int and abs(threshold) <= 2**53 for threshold in thresholds):
-        return Compared.INTEGERS
-    return Compared.NUMBERS
+        return "integers"
+    return "numbers"
 
 
 def scores_type(names: list[str]) -> Any:
