@@ -210,6 +210,19 @@ def test_a_revoked_token_ends_its_session(console: Console) -> None:
     assert response.headers["Location"].startswith("/console/signin")
 
 
+def test_the_api_neither_reads_nor_writes_the_console_session(publisher: Console) -> None:
+    cookie = publisher.client.get_cookie("strata_console", domain="localhost", path="/console")
+    assert cookie is not None
+    for path in ("/readyz", "/v1/rulesets"):  # a browser would not send it here; a client might
+        response = publisher.client.get(
+            path, base_url=BASE, headers={"Cookie": f"strata_console={cookie.value}"}
+        )
+        assert response.status_code == 200, response.text
+        assert "Set-Cookie" not in response.headers
+        assert "Vary" not in response.headers  # the answer does not depend on the cookie
+    publisher.page("/console/audit")  # still signed in
+
+
 def test_without_a_secret_the_console_says_how_to_turn_it_on(tmp_path: Path) -> None:
     settings = small_registry(tmp_path, secret="")
     services = build_services(settings, run_migrations=True)

@@ -13,7 +13,7 @@ from flask import Flask
 
 from strata.console import actions, pages
 from strata.console.backend import Console
-from strata.console.web import SESSION_LIFETIME, console_pages
+from strata.console.web import SESSION_LIFETIME, ConsoleSessions, console_pages
 
 __all__ = ["Console", "register_console"]
 _ROUTES = (actions, pages)  # imported for their routes, which join ``console_pages``
@@ -30,5 +30,6 @@ def register_console(app: Flask, console: Console) -> None:
         SESSION_COOKIE_SAMESITE="Lax",
         PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
     )
+    app.session_interface = ConsoleSessions()
     app.extensions["strata.console"] = console
     app.register_blueprint(console_pages)
