@@ -189,3 +189,13 @@ def test_facts_fill_a_struct_as_update_does(facts: dict[str, Any]) -> None:
     convert.fill_struct(filled, facts)
     assert filled == expected
     assert filled.SerializeToString(deterministic=True) == expected.SerializeToString(deterministic=True)
+
+
+@given(st.dictionaries(st.text(max_size=8), json_values | st.tuples(json_values), max_size=6))
+def test_facts_print_as_their_struct_prints(facts: dict[str, Any]) -> None:
+    """A hit's facts go out as they are when a ``Struct`` would not change them (no copy): the same
+    JSON either way, whole floats as integers, integers past 2^53 as floats."""
+    struct = json_format.ParseDict(convert_json.struct_value(facts), struct_pb2.Struct())
+    expected = orjson.dumps(json_format.MessageToDict(struct))
+    assert orjson.dumps(convert_json._facts(facts)) == orjson.dumps(convert_json.struct_value(facts))
+    assert orjson.loads(orjson.dumps(convert_json._facts(facts))) == orjson.loads(expected)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from google.protobuf import timestamp_pb2
@@ -128,9 +128,9 @@ def _plain_event(data: Any) -> dict[str, Any] | None:
     return event
 
 
-def _plain_request(data: Any) -> tuple[DecideRequest, int] | None:
-    """The request (without its profile) read directly, when every field is of the plain kind a
-    client sends; None sends the body through ``json_format``, which reads or refuses it."""
+def _plain_request(data: Any, profile: Any = None) -> tuple[DecideRequest, int] | None:
+    """The request (with ``profile``, read apart) read directly, when every field is of the plain
+    kind a client sends; None sends the body through ``json_format``, which reads or refuses it."""
     if data.__class__ is not dict or data.keys() - _PLAIN_FIELDS:
         return None
     user_id, rulesets, explain = (
@@ -150,6 +150,7 @@ def _plain_request(data: Any) -> tuple[DecideRequest, int] | None:
         return None
     request = DecideRequest(
         user_id=user_id,
+        profile=profile,
         as_of=as_of,
         rulesets=tuple(rulesets),
         event=event,
@@ -162,11 +163,11 @@ def decide_request(data: Any, checker: RequestChecker | None = None) -> tuple[De
     """A ``Decide`` body as the domain's request, and the explanation level it asks for."""
     rest, profile = _split_profile(data)
     profile = _read_profile(profile, checker, "profile")  # the limits first, as over gRPC
-    plain = _plain_request(rest)
+    plain = _plain_request(rest, profile)
     if plain is None:
         message = convert.message_from_dict(rest, pb.DecideRequest())
-        plain = convert.decide_request(message), message.explain
-    return _with_profile(plain[0], profile), plain[1]
+        plain = _with_profile(convert.decide_request(message), profile), message.explain
+    return plain
 
 
 def batch_request(data: Any, checker: RequestChecker | None = None) -> tuple[list[DecideRequest], list[int]]:
@@ -198,10 +199,42 @@ def batch_request(data: Any, checker: RequestChecker | None = None) -> tuple[lis
 # responses -------------------------------------------------------------------
 
 
-def _hit(hit: RuleHit, explain: int) -> dict[str, Any]:
+def _as_is(value: Any) -> bool:
+    """Whether ``struct_value(value)`` would give back the same JSON (most facts: strings, flags,
+    nulls, ints below 2**53, fractions, objects of those), so that it can be printed as it is."""
+    cls = value.__class__
+    if cls is int:
+        return bool(-_EXACT_FLOAT < value < _EXACT_FLOAT)
+    if cls in _SCALARS:
+        return True
+    if cls is float:
+        return not value.is_integer()
+    if cls is dict:
+        return all(_as_is(item) for item in value.values())
+    if cls is list or cls is tuple:  # orjson prints a tuple as the list struct_value makes of it
+        return all(_as_is(item) for item in value)
+    return False
+
+
+def _facts(facts: Mapping[str, Any]) -> Any:
+    """A hit's facts as a ``Struct`` prints them: the engine's own dict when nothing would change
+    (no copy: this runs for every hit of every answer), else ``struct_value``'s copy."""
+    if facts.__class__ is dict:
+        for item in facts.values():
+            if not _as_is(item):
+                break
+        else:
+            return facts
+    return struct_value(facts)
+
+
+def _explanation(hits: Sequence[RuleHit], explain: int) -> list[dict[str, Any]]:
+    """The hits at ``explain``'s level: with their facts (FULL), without (RULES), none (NONE)."""
     if explain == convert.FULL:
-        return {"rule": hit.rule, "reason": hit.reason, "facts": struct_value(hit.facts)}
-    return {"rule": hit.rule, "reason": hit.reason}
+        return [{"rule": hit.rule, "reason": hit.reason, "facts": _facts(hit.facts)} for hit in hits]
+    if explain == convert.NONE:
+        return []
+    return [{"rule": hit.rule, "reason": hit.reason} for hit in hits]
 
 
 def _lifecycle(decision: LifecycleDecision) -> dict[str, Any]:
@@ -272,7 +305,7 @@ def decision_json(answer: Answer[Decision], explain: int = convert.FULL) -> dict
         data["version"] = answer.version
     if answer.version_reason is not None:
         data["version_reason"] = answer.version_reason
-    data["explanation"] = [] if explain == convert.NONE else [_hit(h, explain) for h in decision.explanation]
+    data["explanation"] = _explanation(decision.explanation, explain)
     data.update(fields(decision))
     return {field: data}
 

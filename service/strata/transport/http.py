@@ -32,15 +32,20 @@ from strata.transport.openapi import openapi_document
 from strata.transport.operations import ROUTES, Operations, Route
 
 _TIMEOUT = re.compile(r"^(\d{1,8})([HMSmun])$")
+_REQUEST_ID_HEADER = "HTTP_" + REQUEST_ID_KEY.upper().replace("-", "_")
 _TIMEOUT_UNITS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
 
 
-def json_response(data: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(data), status=status, mimetype="application/json")
+def json_response(data: Any, status: int = 200, call_id: str | None = None) -> Response:
+    """``data`` as JSON; ``call_id``: the call's request id, sent back in ``X-Request-Id``."""
+    headers = [("Content-Type", "application/json")]
+    if call_id:
+        headers.append((REQUEST_ID_KEY, call_id))
+    return Response(orjson.dumps(data), status, headers)
 
 
-def error_response(error: StrataError, status: int | None = None) -> Response:
-    response = json_response(envelope(error), status or status_of(error).http)
+def error_response(error: StrataError, status: int | None = None, call_id: str | None = None) -> Response:
+    response = json_response(envelope(error), status or status_of(error).http, call_id)
     if response.status_code == 401:  # RFC 9110: a 401 names the scheme to authenticate with
         response.headers["WWW-Authenticate"] = 'Bearer realm="strata"'
     return response
@@ -90,14 +95,15 @@ def _view(operations: Operations, route: Route) -> Callable[..., Response]:
     json_handler = operations.json_handler(route.rpc) if route.body == "*" and not route.path_params else None
 
     def view(**path: str) -> Response:
-        g.request_id = call_id = request_id(request.headers.get(REQUEST_ID_KEY))
-        principal = operations.authorize(route.rpc, request.headers.get("Authorization"))
-        deadline = deadline_after(parse_timeout(request.headers.get("Grpc-Timeout")))
+        headers = request.environ  # as WSGI names them: one look-up through Flask's proxy for all three
+        g.request_id = call_id = request_id(headers.get(_REQUEST_ID_HEADER))
+        principal = operations.authorize(route.rpc, headers.get("HTTP_AUTHORIZATION"))
+        deadline = deadline_after(parse_timeout(headers.get("HTTP_GRPC_TIMEOUT")))
         if json_handler is not None:  # the whole body is the request: no path, no query parameters
             if request.query_string:  # (reading request.args builds a MultiDict, even of nothing)
                 _query(route)
             data = json_body(request.get_data(cache=False))
-            return json_response(json_handler(data, Context(deadline, principal, call_id)))
+            return json_response(json_handler(data, Context(deadline, principal, call_id)), call_id=call_id)
         message = route.request()
         if route.body == "*":
             message_from_json(request.get_data(cache=False), message)
@@ -105,7 +111,8 @@ def _view(operations: Operations, route: Route) -> Callable[..., Response]:
             message_from_json(request.get_data(cache=False), getattr(message, route.body), route.body)
         message_from_dict({**_query(route), **path}, message, "the path or query string")
         return json_response(
-            message_to_json(operations.call(route.rpc, message, Context(deadline, principal, call_id)))
+            message_to_json(operations.call(route.rpc, message, Context(deadline, principal, call_id))),
+            call_id=call_id,
         )
 
     view.__name__ = route.rpc
@@ -148,13 +155,6 @@ def create_app(
         body, content_type = metrics.exposition()
         return Response(body, content_type=content_type)
 
-    @app.after_request
-    def echo_request_id(response: Response) -> Response:
-        call_id = g.get("request_id")
-        if call_id:
-            response.headers[REQUEST_ID_KEY] = call_id
-        return response
-
     @app.get("/openapi.json")
     def openapi() -> Response:
         return Response(document, mimetype="application/json")
@@ -166,7 +166,7 @@ def create_app(
         else:
             error, status = as_strata_error(exc), None
         metrics.ERRORS.labels(error.code).inc()
-        return error_response(error, status)
+        return error_response(error, status, g.get("request_id"))  # set once the call's route began
 
     if console is not None:
         register_console(app, console)
