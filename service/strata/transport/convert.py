@@ -85,7 +85,12 @@ def message_from_dict(data: Any, message: M, source: str = "the request body") -
         )
     try:
         json_format.ParseDict(data, message)
-    except (json_format.ParseError, ValueError, TypeError) as exc:
+    except (
+        json_format.ParseError,
+        ValueError,
+        TypeError,
+        OverflowError,
+    ) as exc:  # Overflow: an infinite enum
         text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InvalidArgument(
             f"{source} is not a valid {message.DESCRIPTOR.name}",
