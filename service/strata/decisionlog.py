@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import queue
 import select
+import stat
 import threading
 import time
 from pathlib import Path
@@ -83,6 +85,7 @@ class JsonLinesLog:
         self.written = 0
         self.dropped = 0
         self._file: IO[bytes] = self.path.open("ab", buffering=0)  # see ``_append``
+        self._pipe = stat.S_ISFIFO(os.fstat(self._file.fileno()).st_mode)
         self._thread = threading.Thread(target=self._write, name="decision-log", daemon=True)
         self._thread.start()
 
@@ -107,23 +110,33 @@ class JsonLinesLog:
                 except queue.Empty:
                     break
             lines = [orjson.dumps(entry, default=str) + b"\n" for entry in batch if entry is not _STOP]
-            self._append(lines)
-            with self._lock:
-                self.written += len(lines)
-            metrics.LOG_WRITTEN.inc(len(lines))
+            try:
+                self._append(lines)
+            except OSError as exc:  # a full disk, a FIFO's reader gone: these lines are lost, not the writer
+                log.error("decision log: %d entries not written: %s", len(lines), exc)
+                with self._lock:
+                    self.dropped += len(lines)
+                metrics.LOG_DROPPED.inc(len(lines))
+            else:
+                with self._lock:
+                    self.written += len(lines)
+                metrics.LOG_WRITTEN.inc(len(lines))
             if any(entry is _STOP for entry in batch):
                 return
 
     def _append(self, lines: list[bytes]) -> None:
-        """Write whole lines, as few ``write`` calls as keep each one whole, on the unbuffered file.
+        """Write whole lines, in as few ``write`` calls as keep each one whole, on the unbuffered file.
 
-        Several serving processes (``--grpc-processes``) may share one log: a file, where
-        the kernel appends each ``write`` whole, or a pipe (a FIFO read by a log shipper),
-        where it keeps a ``write`` whole only up to ``PIPE_BUF`` bytes and larger ones can
-        interleave with another writer's. So lines go in writes of at most ``PIPE_BUF``
-        bytes, a longer line in a write of its own (on a pipe, the one case left that can
-        interleave). A short write (a full disk, a signal) goes on from where it stopped.
+        Several serving processes (``--grpc-processes``) may share one log: a file, where the
+        kernel appends each ``write`` whole (so a batch is one), or a pipe (a FIFO read by a log
+        shipper), where it keeps a ``write`` whole only up to ``PIPE_BUF`` bytes and larger ones
+        can interleave with another writer's. There lines go in writes of at most ``PIPE_BUF``
+        bytes, a longer line in a write of its own (the one case left that can interleave). A
+        short write (a full disk, a signal) goes on from where it stopped.
         """
+        if not self._pipe:
+            self._write_all(b"".join(lines))
+            return
         chunk: list[bytes] = []
         size = 0
         for line in lines:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import multiprocessing
 import threading
 import time
@@ -18,6 +19,7 @@ from strata.decisionlog import JsonLinesLog
 from strata.decisions import DecideRequest, DecisionService
 from strata.engine.schema import parse_datetime
 from tests.fakes import AS_OF, PROFILES, default_rules
+from tests.scrape import wait_for
 
 
 class StuckFile:
@@ -78,6 +80,40 @@ def test_close_gives_up_on_a_stuck_disk_when_its_time_is_out(
     stuck.release.set()
     assert log.close()  # given time, it still writes them all
     assert [orjson.loads(line)["n"] for line in stuck.lines] == [0, 1, 2, 3] and stuck.closed
+
+
+class FullDisk:
+    """A file whose first write fails as a full disk does; later ones succeed."""
+
+    def __init__(self) -> None:
+        self.lines: list[bytes] = []
+        self.failed = False
+
+    def write(self, data: bytes) -> int:
+        if not self.failed:
+            self.failed = True
+            raise OSError(errno.ENOSPC, "No space left on device")
+        self.lines.extend(bytes(data).splitlines())
+        return len(data)
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_failed_write_loses_its_lines_not_the_writer(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    log = JsonLinesLog(tmp_path / "decisions.jsonl")
+    disk = FullDisk()
+    log._file.close()
+    log._file = disk  # type: ignore[assignment]
+    assert log.record({"n": 0})
+    wait_for(lambda: log.dropped == 1, "the failed write counted as dropped")
+    assert log.record({"n": 1})
+    assert log.close()
+    assert [orjson.loads(line)["n"] for line in disk.lines] == [1]
+    assert (log.written, log.dropped) == (1, 1)
+    assert "1 entries not written: [Errno 28]" in caplog.text
 
 
 ENTRIES_PER_WRITER = 5000

@@ -119,16 +119,24 @@ class ProfileReader:
         """Whether ``wanted`` was handed the turn to read; else it was answered. Raises the pool's
         ``TimeoutError`` when its budget ends first."""
         timeout = -1.0 if wanted.until is None else max(0.0, wanted.until - time.monotonic())
-        if wanted.done.acquire(timeout=timeout):
+        try:
+            answered = wanted.done.acquire(timeout=timeout)
+        except BaseException:  # interrupted (KeyboardInterrupt, SystemExit): leave, as on a timeout
+            self._leave(wanted)
+            raise
+        if answered:
             return wanted.turn
+        self._leave(wanted)
+        raise PoolTimeout("the profile read did not answer within the budget")
+
+    def _leave(self, wanted: _Wanted) -> None:
+        """``wanted`` stops waiting: out of the queue if not read yet, handing on the turn if it was
+        just handed it (else nobody would read again); else the read under way drops its answer."""
         with self._lock:
             if wanted in self._queue:
-                # Not read yet: leave the queue, and the turn if it was handed over just now.
                 self._queue.remove(wanted)
                 if wanted.turn:
                     self._hand_turn_on()
-            # else the read under way has it: its answer, when it comes, is dropped.
-        raise PoolTimeout("the profile read did not answer within the budget")
 
     def _read_queued(self) -> None:
         """Read for the queued (this thread's own read first), answer each, then hand the turn on."""
@@ -161,16 +169,17 @@ class ProfileReader:
     def _read(self, user_ids: set[str], until: float | None) -> dict[str, bytes]:
         """Each found id's stored JSON; on a connection found lost, once more on a new one."""
         try:
-            return _rows(self._connected(), self._encoding, user_ids, until)
+            return _rows(self._connected(until), self._encoding, user_ids, until)
         except psycopg.Error:
             if self._connection is None or self._connection.pgconn.status == pq.ConnStatus.OK:
                 raise
             self._connection.close()
             self._connection = None
-        return _rows(self._connected(), self._encoding, user_ids, until)
+        return _rows(self._connected(until), self._encoding, user_ids, until)
 
-    def _connected(self) -> PGconn:
-        """This reader's connection, made (through the pool, then detached from it) and prepared if needed."""
+    def _connected(self, until: float | None) -> PGconn:
+        """This reader's connection, made (through the pool, then detached from it) and prepared if
+        needed, under the budget ``until`` of the read it is for (all its readers', not this thread's)."""
         if self._connection is None:
             pooled = self._engine.raw_connection()  # the pool hands on a failed connect as psycopg's error
             connection = cast("psycopg.Connection[Any]", pooled.driver_connection)
@@ -178,7 +187,7 @@ class ProfileReader:
             self._encoding = connection.info.encoding
             try:
                 # Bounded like the read: preparing waits for a lock on the table as much as the read does.
-                query = statement_timeout_sql(budget_end()) + _PREPARE
+                query = statement_timeout_sql(until) + _PREPARE
                 _run(connection.pgconn, self._encoding, query, pq.ExecStatus.COMMAND_OK)
             except BaseException:
                 connection.close()
@@ -224,4 +233,6 @@ def _raised(error: BaseException, user_id: str) -> Exception:
         return DBAPIError.instance(_SELECT, {"user_id": user_id}, error, psycopg.Error)
     if isinstance(error, PoolTimeout):
         return PoolTimeout(str(error))
+    if isinstance(error, DBAPIError):  # already SQLAlchemy's: the same kind, so it maps to the same status
+        return DBAPIError.instance(error.statement, error.params, error.orig, psycopg.Error)
     return RuntimeError(f"the profile read failed: {error!r}")
