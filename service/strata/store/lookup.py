@@ -233,6 +233,8 @@ def _raised(error: BaseException, user_id: str) -> Exception:
         return DBAPIError.instance(_SELECT, {"user_id": user_id}, error, psycopg.Error)
     if isinstance(error, PoolTimeout):
         return PoolTimeout(str(error))
-    if isinstance(error, DBAPIError):  # already SQLAlchemy's: the same kind, so it maps to the same status
+    if isinstance(error, DBAPIError) and isinstance(
+        error.orig, Exception
+    ):  # already SQLAlchemy's: the same kind, so it maps to the same status
         return DBAPIError.instance(error.statement, error.params, error.orig, psycopg.Error)
     return RuntimeError(f"the profile read failed: {error!r}")
