@@ -16,7 +16,11 @@ and the load generator here, on the same machine, over loopback:
 3. With a Postgres server (``--postgres``, or ``STRATA_BENCH_POSTGRES_URL`` or
    ``STRATA_TEST_POSTGRES_URL``), Strata serves from a new database on it and a third gRPC run
    asks ``Decide`` for a stored user (``--demo`` stores it) instead of an inline profile.
-4. Batch: ``DecideBatch`` with 500 inline profiles per call, one call at a time, at both
+4. h2load (nghttp2's C load generator; Debian's ``nghttp2-client``), when installed: the gRPC runs
+   of 1 and 3 again, the same calls in gRPC's framing. The grpc.aio client spends about as much CPU
+   per call as the echo server, taken from the same two cores; h2load a tenth of it, so its runs
+   show what each server does with the machine (``--no-h2load`` leaves them out).
+5. Batch: ``DecideBatch`` with 500 inline profiles per call, one call at a time, at both
    explanation levels, and the same batches through ``DecisionService.decide_batch`` in process,
    split into their parts (proto to requests, decisions, results to proto, serialisation).
 
@@ -40,6 +44,7 @@ import json
 import os
 import pstats
 import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -49,6 +54,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent import futures
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -348,6 +354,57 @@ async def grpc_load(
             await channel.close()
 
 
+H2LOAD = "h2load: "  # the prefix of the runs nghttp2's h2load drives
+
+
+async def h2load_grpc(
+    name: str, port: int, method: str, payload: bytes, warmup: float, duration: float, pid: int, tmp: str
+) -> Result:
+    """The same calls as ``grpc_load`` (``GRPC_IN_FLIGHT`` over ``GRPC_CONNECTIONS`` connections), sent by
+    h2load, nghttp2's load generator in C, as plain HTTP/2 POSTs in gRPC's framing.
+
+    On two cores the grpc.aio client spends about as much CPU per call as the echo server: it
+    takes that from the servers it measures. h2load spends a tenth of it, so its runs show what
+    each server can do with the cores. h2load knows nothing of gRPC statuses (an error is an HTTP
+    200 without a message): a first call through grpcio must succeed, and the answers' bytes say
+    how many were answers (each is as long as that first one; an error has none).
+    """
+    import grpc
+
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        answer = await channel.unary_unary(method)(payload, timeout=10)
+    frame_bytes = 5 + len(answer)  # gRPC's frame: a compressed flag, a length, the message
+    body, log = Path(tmp) / "h2load-body", Path(tmp) / "h2load-log"
+    body.write_bytes(b"\x00" + len(payload).to_bytes(4, "big") + payload)
+
+    def command(seconds: float, *log_to: str) -> list[str]:
+        return [
+            "h2load", "-D", f"{seconds * 1000:.0f}ms", "-c", str(GRPC_CONNECTIONS), "-m", str(GRPC_IN_FLIGHT // GRPC_CONNECTIONS),
+            "-d", str(body), *log_to, "-H", "content-type: application/grpc", "-H", "te: trailers",
+            f"http://127.0.0.1:{port}{method}",
+        ]  # fmt: skip
+
+    async def run(seconds: float, *log_to: str) -> str:
+        process = await asyncio.create_subprocess_exec(*command(seconds, *log_to), stdout=subprocess.PIPE)
+        out = (await process.communicate())[0].decode()
+        if process.returncode != 0:
+            raise SystemExit(f"h2load failed ({process.returncode}): {out[-500:]}")
+        return out
+
+    await run(warmup)  # its own run: h2load's --warm-up-time counts its bytes in the measured run's
+    cpu = server_cpu(pid)
+    log.unlink(missing_ok=True)  # h2load appends to it
+    out = await run(duration, "--log-file", str(log))
+    cpu = server_cpu(pid) - cpu - IDLE_CPU.get(pid, 0.0) * duration
+    data = re.search(r"\((\d+)\) data", out)
+    if data is None:
+        raise SystemExit(f"h2load said no data received: {out[-500:]}")
+    rows = [line.split("\t") for line in log.read_text().splitlines()]  # start µs, status, µs taken
+    latencies = [int(taken) / 1e6 for _, status, taken in rows if status == "200"]
+    answered = min(len(latencies), round(int(data.group(1)) / frame_bytes))
+    return Result(name, answered, len(rows) - answered, duration, latencies, max(0.0, cpu))
+
+
 async def rest_load(name: str, port: int, body: bytes, warmup: float, duration: float, pid: int) -> Result:
     """HTTP/1.1 POSTs from asyncio streams: gunicorn's sync workers close each connection."""
     request = (
@@ -539,16 +596,15 @@ def chart(path: Path, by_name: dict[str, Result], batches: list[Batch], n: int) 
     left.scatter(
         cpu_shares, names, marker="D", color="black", zorder=3, label="echo's CPU / Strata's, per request"
     )
-    echoes = next((name for name in by_name if name.startswith(ECHOES.partition("{")[0])), None)
     against_echoes = [
         (by_name[name].rate / by_name[echoes].rate * 100, name)
         for name in names
-        if echoes and name.startswith("gRPC")
+        if (echoes := echoes_of(name, n)) in by_name
     ]
     if against_echoes:
         left.scatter(
             *zip(*against_echoes, strict=True), marker="|", s=200, color="#dd8452", zorder=3,
-            label=f"req/s as % of the {echoes}'s",
+            label=f"req/s as % of the {ECHOES.format(n)}'s",
         )  # fmt: skip
     left.axvline(100, color="black", linewidth=1)
     left.axvline(70, color="#c44e52", linestyle="--", linewidth=1, label="target 70% (Postgres: 50%)")
@@ -592,11 +648,18 @@ def round_ratios(results: list[Result], names: list[str], rounds: int) -> dict[s
 
 
 def floor_of(name: str) -> str:
-    """The issue's floor: the echo in one process."""
-    return "gRPC echo" if name.startswith("gRPC") else "REST echo"
+    """The issue's floor: the echo in one process, under the same load generator."""
+    load = H2LOAD if name.startswith(H2LOAD) else ""
+    return load + ("gRPC echo" if name.removeprefix(load).startswith("gRPC") else "REST echo")
 
 
-ECHOES = "gRPC echo in {} processes"  # the echo in as many processes as Strata's gRPC server
+def echoes_of(name: str, processes: int) -> str | None:
+    """A gRPC run's second floor: the echo in as many processes as Strata's gRPC server."""
+    floor = floor_of(name)
+    return floor.replace("gRPC echo", ECHOES.format(processes)) if "gRPC" in floor else None
+
+
+ECHOES = "gRPC echo in {} processes"
 
 
 # main ------------------------------------------------------------------------
@@ -646,6 +709,9 @@ def main() -> None:
         "--rulesets", default=",".join(KINDS), help="what each Decide asks for (default: the four kinds)"
     )
     parser.add_argument("--batch-only", action="store_true", help="only the in-process batch path")
+    parser.add_argument(
+        "--no-h2load", dest="h2load", action="store_false", help="leave out the gRPC runs driven by h2load"
+    )
     parser.add_argument("--chart", type=Path, help="write a PNG of Strata against the floors here")
     parser.add_argument(
         "--postgres",
@@ -717,33 +783,40 @@ def main() -> None:
         strata = servers.enter_context(started(command, [grpc_port, http_port], env))
         decide = "/strata.v1.DecisionService/Decide"
 
-        def grpc_run(name: str, port: int, method: str, body: bytes, pid: int) -> Callable[[], Any]:
-            return lambda: grpc_load(name, port, method, body, w, d, pid)
-
         def rest_run(name: str, port: int, body: bytes, pid: int) -> Callable[[], Any]:
             return lambda: rest_load(name, port, body, w, d, pid)
 
         measure_idle([grpc_echo.pid, rest_echo.pid, strata.pid, *([grpc_echoes.pid] if grpc_echoes else [])])
         echo_method, none = "/bench.Echo/Echo", "explain none"
-        runs: list[tuple[str, Callable[[], Any]]] = [
-            ("gRPC echo", grpc_run("gRPC echo", echo_port, echo_method, payload, grpc_echo.pid)),
-        ]
+        grpc_calls = [
+            ("gRPC echo", echo_port, echo_method, payload, grpc_echo.pid)
+        ]  # name, port, method, body, pid
         if grpc_echoes is not None:
-            name = ECHOES.format(n)
-            runs.append((name, grpc_run(name, echoes_port, echo_method, payload, grpc_echoes.pid)))
+            grpc_calls.append((ECHOES.format(n), echoes_port, echo_method, payload, grpc_echoes.pid))
+        grpc_calls += [
+            ("gRPC Decide", grpc_port, decide, payload, strata.pid),
+            (f"gRPC Decide, {none}", grpc_port, decide, payload_none, strata.pid),
+        ]
+        if database:
+            grpc_calls.append(
+                ("gRPC Decide, stored profile (Postgres)", grpc_port, decide, payload_stored, strata.pid)
+            )
+        runs: list[tuple[str, Callable[[], Any]]] = [
+            (name, partial(grpc_load, name, port, method, body, w, d, pid))
+            for name, port, method, body, pid in grpc_calls
+        ]
         runs += [
-            ("gRPC Decide", grpc_run("gRPC Decide", grpc_port, decide, payload, strata.pid)),
-            (
-                f"gRPC Decide, {none}",
-                grpc_run(f"gRPC Decide, {none}", grpc_port, decide, payload_none, strata.pid),
-            ),
             ("REST echo", rest_run("REST echo", rest_echo_port, body_json, rest_echo.pid)),
             ("REST Decide", rest_run("REST Decide", http_port, body_json, strata.pid)),
             (f"REST Decide, {none}", rest_run(f"REST Decide, {none}", http_port, body_json_none, strata.pid)),
         ]
-        if database:
-            name = "gRPC Decide, stored profile (Postgres)"
-            runs.append((name, grpc_run(name, grpc_port, decide, payload_stored, strata.pid)))
+        if args.h2load and shutil.which("h2load"):
+            runs += [
+                (H2LOAD + name, partial(h2load_grpc, H2LOAD + name, port, method, body, w, d, pid, tmp))
+                for name, port, method, body, pid in grpc_calls
+            ]
+        elif args.h2load:
+            print("h2load not found (Debian: apt-get install nghttp2-client): its runs are left out")
         for round_ in range(args.rounds):
             for name, run in runs:
                 spy = None
@@ -785,7 +858,7 @@ def main() -> None:
         target = 0.5 if "stored" in r.name else 0.7
         rate, p99 = r.rate / echo.rate, r.percentile(99) / echo.percentile(99)
         each = ratios[r.name]
-        echoes = by_name.get(ECHOES.format(n)) if r.name.startswith("gRPC") else None
+        echoes = by_name.get(echoes_of(r.name, n) or "")
         rows.append([
             r.name, f"{rate:.0%}", f"{min(each):.0%}-{max(each):.0%}",
             f">= {target:.0%}: " + ("met" if rate >= target else "missed"),
