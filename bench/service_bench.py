@@ -22,7 +22,7 @@ and the load generator here, on the same machine, over loopback:
    show what each server does with the machine (``--no-h2load`` leaves them out).
 5. Batch: ``DecideBatch`` with 500 inline profiles per call, one call at a time, at both
    explanation levels, and the same batches through ``DecisionService.decide_batch`` in process,
-   split into their parts (proto to requests, decisions, results to proto, serialisation).
+   split into their parts (proto to requests, decisions, results to the response's bytes).
 
 The load runs alternate, ``--rounds`` times, so that a change in the machine's load hits floor and
 Strata alike. ``--chart FILE.png`` draws Strata against each floor; ``--profile`` adds a cProfile
@@ -462,7 +462,7 @@ def in_process_batch(message: Any, repeats: int, profile: bool) -> dict[str, flo
     from strata.config import RequestLimits
     from strata.decisions import DecisionService
     from strata.rulefiles.loader import load_paths
-    from strata.transport import convert
+    from strata.transport import convert, convert_wire
     from strata.transport.limits import RequestChecker
     from strata.wiring import prepare_heap_for_serving
 
@@ -470,25 +470,23 @@ def in_process_batch(message: Any, repeats: int, profile: bool) -> dict[str, flo
     service = DecisionService.from_files(rules)
     checker = RequestChecker(RequestLimits())
     prepare_heap_for_serving()  # as a serving process does once loaded
-    parts: dict[str, list[float]] = {"parse": [], "decide": [], "to_proto": [], "serialize": []}
+    parts: dict[str, list[float]] = {"parse": [], "decide": [], "encode": []}
     payload = message.SerializeToString()
 
     def one_batch() -> list[float]:
         t0 = time.thread_time()
         parsed = type(message).FromString(payload)
-        checker.check_request(parsed)  # as Operations.call does: the limits, then the conversion
+        checker.check_request(parsed)  # as Operations.wire_handler does: the limits, then the conversion
         requests = convert.batch_request(parsed, checker)
         t1 = time.thread_time()
         results = service.decide_batch(requests)
         t2 = time.thread_time()
-        response = convert.batch_response(results, [item.explain for item in parsed.requests])
+        convert_wire.batch_response(results, [item.explain for item in parsed.requests])  # as gRPC sends it
         t3 = time.thread_time()
-        response.SerializeToString()
-        t4 = time.thread_time()
         failed = [result for result in results if isinstance(result, Exception)]
         if failed:
             raise SystemExit(f"in-process batch failed: {failed[0]}")
-        return [t1 - t0, t2 - t1, t3 - t2, t4 - t3]
+        return [t1 - t0, t2 - t1, t3 - t2]
 
     for _ in range(repeats + 1):
         for key, value in zip(parts, one_batch(), strict=True):

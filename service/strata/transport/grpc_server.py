@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import grpc
@@ -76,8 +77,15 @@ def _metadata(context: grpc.ServicerContext) -> tuple[str | None, str | None]:
 
 def _handler(
     operations: Operations, route: Route
-) -> Callable[[Message | Malformed, grpc.ServicerContext], Message]:
-    def handle(request: Message | Malformed, context: grpc.ServicerContext) -> Message:
+) -> tuple[
+    Callable[[Message | Malformed, grpc.ServicerContext], Message | bytes], Callable[[Any], bytes] | None
+]:
+    """The RPC's handler and what serialises its answers: the route's message, or nothing when the
+    operation gives the bytes itself (``Operations.wire_handler``: grpcio sends them as they are)."""
+    wire = operations.wire_handler(route.rpc)
+    answer: Callable[[Any, Context], Message | bytes] = wire or partial(operations.call, route.rpc)
+
+    def handle(request: Message | Malformed, context: grpc.ServicerContext) -> Message | bytes:
         remaining: float | None = context.time_remaining()
         authorization, given_id = _metadata(context)
         call_id = ""  # an invalid id is not echoed
@@ -86,9 +94,7 @@ def _handler(
             principal = operations.authorize(route.rpc, authorization)
             if isinstance(request, Malformed):
                 raise request.error
-            response = operations.call(
-                route.rpc, request, Context(deadline_after(remaining), principal, call_id)
-            )
+            response = answer(request, Context(deadline_after(remaining), principal, call_id))
             context.set_trailing_metadata(((REQUEST_ID_KEY, call_id),))
             return response
         except Exception as exc:
@@ -101,17 +107,16 @@ def _handler(
             context.abort(status_of(error).grpc, summary(error))
 
     handle.__name__ = route.rpc
-    return handle
+    return handle, None if wire else route.response.SerializeToString
 
 
 def add_services(server: grpc.Server, operations: Operations) -> None:
     """Register every RPC of ``ROUTES`` on ``server``, grouped by service."""
     by_service: dict[str, dict[str, grpc.RpcMethodHandler[Any, Any]]] = {}
     for route in ROUTES:
+        handle, serialize = _handler(operations, route)
         by_service.setdefault(route.service, {})[route.rpc] = grpc.unary_unary_rpc_method_handler(
-            _handler(operations, route),
-            request_deserializer=_deserializer(route.request),
-            response_serializer=route.response.SerializeToString,
+            handle, request_deserializer=_deserializer(route.request), response_serializer=serialize
         )
     for service, handlers in by_service.items():
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, handlers),))

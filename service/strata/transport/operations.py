@@ -8,6 +8,11 @@ The gRPC servicers and the REST routes are loops over ``ROUTES`` that call
 ``Operations.call``: parsing the transport's framing is all they do. That is
 what makes "the same request gets the same answer over REST and gRPC" (and
 the same refusal) true by construction; the e2e tests check it anyway.
+
+``Decide`` and ``DecideBatch``, the hot RPCs, skip the response message: REST gets
+its JSON document (``json_handler``, ``convert_json``) and gRPC its bytes
+(``wire_handler``, ``convert_wire``) straight from the domain's answers, each
+checked against ``convert``'s messages by the unit tests.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
@@ -34,7 +39,7 @@ from strata.errors import Unavailable
 from strata.preview.service import Previews
 from strata.profiles import ProfileService
 from strata.registry.service import Registry
-from strata.transport import convert, convert_json
+from strata.transport import convert, convert_json, convert_wire
 from strata.transport.context import Context
 from strata.transport.limits import RequestChecker
 from strata.transport.preview_operations import preview
@@ -213,6 +218,8 @@ SINGLE_KIND: dict[str, tuple[str, Callable[[Any], convert.DecisionMessage]]] = {
 
 Handler = Callable[[Any, Context], Message]
 JsonHandler = Callable[[Any, Context], dict[str, Any]]
+WireHandler = Callable[[Any, Context], bytes]
+R = TypeVar("R")
 
 
 def _unavailable(what: str) -> Handler:
@@ -256,8 +263,6 @@ class Operations:
             rpc: partial(self.decide_kind, kind, to_proto) for rpc, (kind, to_proto) in SINGLE_KIND.items()
         }
         self._by_rpc |= {
-            "Decide": self.decide,
-            "DecideBatch": self.decide_batch,
             "UpsertProfile": self.upsert_profile,
             "GetProfile": self.get_profile,
             "DeleteProfile": self.delete_profile,
@@ -266,6 +271,10 @@ class Operations:
         self._json_by_rpc: dict[str, JsonHandler] = {
             "Decide": self.decide_json,
             "DecideBatch": self.decide_batch_json,
+        }
+        self._wire_by_rpc: dict[str, WireHandler] = {
+            "Decide": self.decide_wire,
+            "DecideBatch": self.decide_batch_wire,
         }
 
     def has_rulesets(self) -> bool:
@@ -282,7 +291,10 @@ class Operations:
         return self.access.authorize(self._roles[rpc], authorization)
 
     def call(self, rpc: str, request: Message, context: Context) -> Message:
-        """Answer ``rpc``; its latency is observed whether it answers or fails."""
+        """Answer ``rpc``; its latency is observed whether it answers or fails.
+
+        ``Decide`` and ``DecideBatch`` answer through ``json_handler`` and ``wire_handler`` instead.
+        """
         started = time.perf_counter()
         try:
             self._checker.check_request(request)
@@ -290,24 +302,35 @@ class Operations:
         finally:
             self._latency[rpc].observe(time.perf_counter() - started)
 
+    def _timed(
+        self, rpc: str, check: Callable[[Any], None], handler: Callable[[Any, Context], R]
+    ) -> Callable[[Any, Context], R]:
+        """``handler`` with the request ``check``ed against the limits first, its latency observed."""
+        latency = self._latency[rpc]
+
+        def timed(request: Any, context: Context) -> R:
+            started = time.perf_counter()
+            try:
+                check(request)
+                return handler(request, context)
+            finally:
+                latency.observe(time.perf_counter() - started)
+
+        return timed
+
     def json_handler(self, rpc: str) -> JsonHandler | None:
         """For REST, an RPC that takes and gives JSON without wire messages in between, if it
         has one (``Decide``, ``DecideBatch``: see ``convert_json``). Its documents are the same,
         and so are its limits (``RequestChecker.check_json``)."""
         handler = self._json_by_rpc.get(rpc)
-        if handler is None:
-            return None
-        latency = self._latency[rpc]
+        return None if handler is None else self._timed(rpc, self._checker.check_json, handler)
 
-        def timed(data: Any, context: Context) -> dict[str, Any]:
-            started = time.perf_counter()
-            try:
-                self._checker.check_json(data)
-                return handler(data, context)
-            finally:
-                latency.observe(time.perf_counter() - started)
-
-        return timed
+    def wire_handler(self, rpc: str) -> WireHandler | None:
+        """For gRPC, an RPC that gives its response's bytes without building the response message,
+        if it has one (``Decide``, ``DecideBatch``: see ``convert_wire``). The bytes are the same
+        message's, and the request is checked as ``call`` checks it."""
+        handler = self._wire_by_rpc.get(rpc)
+        return None if handler is None else self._timed(rpc, self._checker.check_request, handler)
 
     def decide_kind(
         self,
@@ -322,8 +345,9 @@ class Operations:
         )
         return convert.versioned(to_proto(answer.decision), answer)
 
-    def decide(self, request: pb.DecideRequest, context: Context) -> pb.DecideResponse:
-        return convert.decide_response(
+    def decide_wire(self, request: pb.DecideRequest, context: Context) -> bytes:
+        """A ``DecideResponse``'s bytes."""
+        return convert_wire.decide_response(
             self.decisions.decide(
                 convert.decide_request(request, self._checker), context.deadline, context.request_id
             ),
@@ -342,9 +366,10 @@ class Operations:
             self.decisions.decide_batch(requests, context.deadline, context.request_id), explain
         )
 
-    def decide_batch(self, request: pb.DecideBatchRequest, context: Context) -> pb.DecideBatchResponse:
+    def decide_batch_wire(self, request: pb.DecideBatchRequest, context: Context) -> bytes:
+        """A ``DecideBatchResponse``'s bytes."""
         requests = convert.batch_request(request, self._checker)
-        return convert.batch_response(
+        return convert_wire.batch_response(
             self.decisions.decide_batch(requests, context.deadline, context.request_id),
             [item.explain for item in request.requests],
         )
