@@ -27,6 +27,7 @@ from strata.store.lookup import MAX_BATCH
 from tests.fakes import AS_OF, PROFILES, default_rules
 from tests.integration.conftest import LiveServers
 from tests.postgres import PostgresServer
+from tests.scrape import wait_for
 
 #: Ids that must reach Postgres as data in the shared query's array: quotes, backslashes, braces, commas.
 USERS = ["u-1", "o'brien", 'say "hi"', "back\\slash", "{a,b}", "NULL", "用户-1", "  spaced  ", "u-2"]
@@ -125,9 +126,8 @@ def test_more_reads_queued_than_one_query_takes_each_get_their_own_row(postgres_
         first = pool.submit(store.get, asked[0])
         _wait_for_a_lock_wait(locker)
         rest = [pool.submit(store.get, user_id) for user_id in asked[1:]]
-        time.sleep(
-            0.2
-        )  # lets them queue behind the first (more would be queued; fewer only weakens the test)
+        queue = store._reader._queue  # type: ignore[union-attr]  # Postgres: the store has a reader
+        wait_for(lambda: len(queue) == len(rest), "every read to queue behind the first")
         connection.rollback()
         assert first.result() is None
         answers = [future.result() for future in rest]

@@ -56,10 +56,8 @@ def stuck_log(tmp_path: Path) -> tuple[JsonLinesLog, StuckFile]:
 def test_a_full_log_drops_and_counts_instead_of_blocking(tmp_path: Path) -> None:
     log, stuck = stuck_log(tmp_path)
 
-    started = time.monotonic()
     accepted = [log.record({"n": n}) for n in range(1, 1001)]
-    elapsed = time.monotonic() - started
-    assert elapsed < 0.5, elapsed  # 1000 records against a stuck disk: no waiting
+    assert stuck.lines == []  # every record returned while the disk was still stuck: none waited for it
     assert accepted == [True] * 3 + [False] * 997
     assert log.dropped == 997
 
