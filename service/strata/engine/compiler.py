@@ -107,6 +107,10 @@ class Explained:
     ``(rule, reason)`` and ``values`` maps each fact in ``reads[index]`` (``Expression.reads``), in
     that order, to its plain value (``plain``). Built inside the generated code, the explained
     match costs no call of its own; ``slow(index, facts)`` gives the same where the code cannot.
+
+    ``decision``: where given, a match gives ``decision((hit,), heads[index])`` instead, also built
+    in the generated code: the finished decision of a kind whose answer is the first match alone
+    (lifecycle), so that no pair is built and taken apart again, and no call is made in between.
     """
 
     reads: list[tuple[str, ...]]
@@ -114,6 +118,7 @@ class Explained:
     hits: list[tuple[str, str]]
     hit: Callable[[str, str, dict[str, Any]], Any]
     slow: Callable[[int, Any], Any]
+    decision: Callable[[tuple[Any, ...], Any], Any] | None = None
 
 
 Compared = Literal["numbers", "integers"]
@@ -427,7 +432,10 @@ class _Generator:
         values = ast.Dict(keys=[ast.Constant(name) for name in names], values=shown)
         rule, reason = explained.hits[index]
         hit = _call(self.ref(explained.hit), ast.Constant(rule), ast.Constant(reason), values)
-        match = ast.Tuple(elts=[self.ref(explained.heads[index]), hit], ctx=ast.Load())
+        head = self.ref(explained.heads[index])
+        match: ast.expr = ast.Tuple(elts=[head, hit], ctx=ast.Load())
+        if explained.decision is not None:
+            match = _call(self.ref(explained.decision), ast.Tuple(elts=[hit], ctx=ast.Load()), head)
         return ast.IfExp(test=_name("failed"), body=slow, orelse=match)
 
     def use(self, context: Any) -> None:
