@@ -223,8 +223,10 @@ class Chain(Generic[T]):
             decision=decision,
         )
         first = self.takes_first
-        self._bare = Expression.chain(conditions, first, self._retry, self._not_boolean, bare)
-        self._explained = Expression.chain(conditions, first, self._retry, self._not_boolean, bare, explained)
+        #: The compiled chains (None where no condition compiled): the matches without the facts'
+        #: values (``Facts.skip_facts``), and explained. ``Expression.use_compiled`` says whether to use them.
+        self.bare = Expression.chain(conditions, first, self._retry, self._not_boolean, bare)
+        self.explained = Expression.chain(conditions, first, self._retry, self._not_boolean, bare, explained)
 
     def head(self, choice: Choice[T]) -> Any:
         """What a match gives with its hit: the rule's result (``FirstMatch``) or the rule itself."""
@@ -274,12 +276,12 @@ class FirstMatch(Chain[T]):
         """What the first rule whose condition holds gives (``match``): its result and its hit, or its
         decision; else ``default`` (a ruleset's default, built at load: ``(result, default_hit)``,
         or its decision)."""
-        if self._bare is None or not Expression.use_compiled:
+        if self.bare is None or not Expression.use_compiled:
             for choice in self.choices:
                 if self._test(choice, facts):
                     return self.match(choice.result, choice.hit(facts))
             return default
-        found = (self._bare if facts.skip_facts else self._explained)(facts)
+        found = (self.bare if facts.skip_facts else self.explained)(facts)
         return default if found is None else found
 
     def head(self, choice: Choice[T]) -> T:
@@ -294,9 +296,9 @@ class AllMatches(Chain[T]):
     def all(self, facts: Facts) -> list[tuple[Choice[T], RuleHit]]:
         """Every rule whose condition holds, in order, with its hit."""
         choices = self.choices
-        if self._bare is None or not Expression.use_compiled:
+        if self.bare is None or not Expression.use_compiled:
             return [(choice, choice.hit(facts)) for choice in choices if self._test(choice, facts)]
-        found: list[tuple[Choice[T], RuleHit]] = (self._bare if facts.skip_facts else self._explained)(facts)
+        found: list[tuple[Choice[T], RuleHit]] = (self.bare if facts.skip_facts else self.explained)(facts)
         return found
 
     def head(self, choice: Choice[T]) -> Choice[T]:

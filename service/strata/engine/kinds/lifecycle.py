@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from strata.engine.decision import LifecycleDecision, RuleHit
+from strata.engine.expressions import Expression
 from strata.engine.facts import Facts
 from strata.engine.ruleset import CompiledRuleset, Compiler, FirstMatch
 from strata.engine.spec import LifecycleSpec
@@ -38,9 +39,12 @@ class LifecycleRuleset(CompiledRuleset[LifecycleSpec]):
         return decision
 
     def decide(self, facts: Facts, event: Mapping[str, Any] | None = None) -> LifecycleDecision:
-        if facts.answers is None:  # nothing to share: ``memoized`` inlined
-            decision: LifecycleDecision = self.stages.first(facts, self._default)
-            return decision
+        stages = self.stages
+        if facts.answers is None and stages.bare is not None and Expression.use_compiled:
+            # nothing to share and the chain compiled: ``memoized`` and ``FirstMatch.first`` inlined,
+            # so a decision is this call and the chain's (3% fewer instructions than through them)
+            found = (stages.bare if facts.skip_facts else stages.explained)(facts)
+            return self._default if found is None else found
         return self.memoized(facts, self._decide)
 
     def outcomes(self) -> list[str]:
