@@ -294,7 +294,7 @@ def test_a_chain_hands_each_failing_condition_alone_to_the_interpreter() -> None
     ]
     choices = [Choice(f"r{i}", compile_condition(text, types), i, "why") for i, text in enumerate(texts)]
     first, every = FirstMatch("test.chain", choices), AllMatches("test.chain", choices)
-    assert first._bare is not None and every._bare is not None and not choices[2].when.compiled
+    assert first.bare is not None and every.bare is not None and not choices[2].when.compiled
     facts = Facts({}, CLOCK, {**GOOD, "result": 1, "f0": 2}, skip_facts=True)  # hits read no missing_fact
     reruns = compiler.counts["reruns"]
     compiled = chain_answers(first, every, facts)

@@ -316,7 +316,7 @@ def test_a_chain_of_conditions_agrees_with_the_interpreter_rule_by_rule(
             choices.append(Choice(f"rule{index}", compile_condition(text, TYPES), index, f"reason {index}"))
     assume(choices)
     chains = [FirstMatch("test.chain", choices), AllMatches("test.chain", choices)]
-    event("chained" if chains[0]._bare else "not chained")
+    event("chained" if chains[0].bare else "not chained")
     if not all(choice.when.compiled for choice in choices):
         event("some conditions interpreted")
     for values, clock in fact_sets:

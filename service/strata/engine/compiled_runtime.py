@@ -272,24 +272,9 @@ def finite_power(context: decimal.Context) -> Callable[[Decimal, Decimal], Decim
     return finite
 
 
-EXACT = 10**28  # below this, int sums are what the 28-digit decimal context computes
-
-
-def int_arithmetic(
-    method: Callable[[Any, Any], Decimal], op: Callable[[int, int], int]
-) -> Callable[[Any, Any], Any]:
-    """``+`` or ``-`` on the number form: two ints stay an int while the result has fewer than 28
-    digits (the decimal context would give the same value, unrounded); anything else is the
-    context's exact Decimal arithmetic (it converts ints exactly)."""
-
-    def arithmetic(left: Any, right: Any) -> Any:
-        if left.__class__ is int and right.__class__ is int:
-            result = op(left, right)
-            if -EXACT < result < EXACT:
-                return result
-        return method(left, right)
-
-    return arithmetic
+EXACT = 10**28
+"""Below this, int sums are what the 28-digit decimal context computes (see ``compiler``: ``+`` and
+``-`` on two ints stay ints within it)."""
 
 
 def string_contains(member: Any, container: str) -> bool:

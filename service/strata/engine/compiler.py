@@ -107,6 +107,10 @@ class Explained:
     ``(rule, reason)`` and ``values`` maps each fact in ``reads[index]`` (``Expression.reads``), in
     that order, to its plain value (``plain``). Built inside the generated code, the explained
     match costs no call of its own; ``slow(index, facts)`` gives the same where the code cannot.
+
+    ``decision``: where given, a match gives ``decision((hit,), heads[index])`` instead, also built
+    in the generated code: the finished decision of a kind whose answer is the first match alone
+    (lifecycle), so that no pair is built and taken apart again, and no call is made in between.
     """
 
     reads: list[tuple[str, ...]]
@@ -114,6 +118,7 @@ class Explained:
     hits: list[tuple[str, str]]
     hit: Callable[[str, str, dict[str, Any]], Any]
     slow: Callable[[int, Any], Any]
+    decision: Callable[[tuple[Any, ...], Any], Any] | None = None
 
 
 Compared = Literal["numbers", "integers"]
@@ -427,7 +432,10 @@ class _Generator:
         values = ast.Dict(keys=[ast.Constant(name) for name in names], values=shown)
         rule, reason = explained.hits[index]
         hit = _call(self.ref(explained.hit), ast.Constant(rule), ast.Constant(reason), values)
-        match = ast.Tuple(elts=[self.ref(explained.heads[index]), hit], ctx=ast.Load())
+        head = self.ref(explained.heads[index])
+        match: ast.expr = ast.Tuple(elts=[head, hit], ctx=ast.Load())
+        if explained.decision is not None:
+            match = _call(self.ref(explained.decision), ast.Tuple(elts=[hit], ctx=ast.Load()), head)
         return ast.IfExp(test=_name("failed"), body=slow, orelse=match)
 
     def use(self, context: Any) -> None:
@@ -513,14 +521,52 @@ class _Generator:
                 read = ast.Subscript(value=target, slice=ast.Constant(node.name), ctx=ast.Load())
                 return self.unless_null(target, node.safe, lambda: self.numeric_read(read, declared))
         elif kind in (re_ast.AddExpression, re_ast.SubtractExpression) and self.numeric(node.result_type):
-            method = self.decimal.add if node.type == "add" else self.decimal.subtract
-            helper = rt.int_arithmetic(method, operator.add if node.type == "add" else operator.sub)
-            return _call(self.ref(helper), self.number(node.left), self.number(node.right))
+            return self.int_arithmetic(node)
         elif kind is re_ast.CoalesceExpression and self.numeric(node.result_type):
             return self.coalesce(node, self.number)
         elif kind is re_ast.TernaryExpression and self.numeric(node.result_type):
             return self.ternary(node, self.number)
         return self.value(node)
+
+    def int_arithmetic(self, node: Any) -> ast.expr:
+        """``+`` or ``-`` on the number form, inline (a helper's call cost more than the sum): two
+        ints stay an int while the result has fewer than 28 digits (the decimal context would give
+        the same value, unrounded); anything else is the context's exact Decimal arithmetic (it
+        converts ints exactly, and raises for a null, which the interpreter then decides)."""
+        left, right = self.hold(self.number(node.left)), self.hold(self.number(node.right))
+        method = self.ref(self.decimal.add if node.type == "add" else self.decimal.subtract)
+        exact = _call(method, left, right)
+        result = _name(self.temp())
+        is_int: list[ast.expr] = [
+            ast.Compare(
+                left=ast.Attribute(value=side, attr="__class__", ctx=ast.Load()),
+                ops=[ast.Is()],
+                comparators=[self.ref(int)],
+            )
+            for side in (left, right)
+        ]
+        within = ast.Compare(
+            left=ast.Constant(-rt.EXACT),
+            ops=[ast.Lt(), ast.Lt()],
+            comparators=[result, ast.Constant(rt.EXACT)],
+        )
+        store = ast.Name(id=result.id, ctx=ast.Store())
+        ints = ast.BinOp(left=left, op=ast.Add() if node.type == "add" else ast.Sub(), right=right)
+        self.block.append(
+            ast.If(
+                test=ast.BoolOp(op=ast.And(), values=is_int),
+                body=[
+                    ast.Assign(targets=[store], value=ints),
+                    ast.If(
+                        test=ast.UnaryOp(op=ast.Not(), operand=within),
+                        body=[ast.Assign(targets=[store], value=exact)],
+                        orelse=[],
+                    ),
+                ],
+                orelse=[ast.Assign(targets=[store], value=exact)],
+            )
+        )
+        return result
 
     def numbers(self, node: Any) -> ast.expr:
         """A literal array of FLOATs as a tuple in ``number`` form, for membership tests."""

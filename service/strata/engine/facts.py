@@ -328,13 +328,15 @@ class Facts(Mapping[str, Any]):
         self.clock = clock
         self.answers = answers
         self.skip_facts = skip_facts
-        self._extra: Mapping[str, Any] = extra or {}  # never changed: ``known`` is the copy that grows
+        # never changed (``known`` is the copy that grows), so a ruleset's constants are kept as they are
+        extras = self._extra = {} if extra is None else extra
         seed = cache if known is None else known
         if seed:  # what the request already worked out is read without a call to __missing__
             values = _Known(seed)
-            values.update(self._extra)  # extras first, as when asked for one by one
+            if extras:
+                values.update(extras)  # extras first, as when asked for one by one
         else:
-            values = _Known(self._extra)
+            values = _Known(extras)
         values.profile, values.clock = profile, clock
         values.cache = {} if cache is None else cache
         self.known = values

@@ -199,31 +199,47 @@ class Chain(Generic[T]):
 
     takes_first: ClassVar[bool]
 
-    def __init__(self, ruleset: str, choices: list[Choice[T]]) -> None:
+    def __init__(
+        self,
+        ruleset: str,
+        choices: list[Choice[T]],
+        decision: Callable[[tuple[RuleHit, ...], T], Any] | None = None,
+    ) -> None:
+        """``decision``: a match gives ``decision((hit,), head)`` instead of ``(head, hit)``, built
+        in the compiled code (see ``Explained.decision``); without the facts' values, it is built
+        once, here (a decision is immutable, as the hits and the default already shared are)."""
         self.ruleset = ruleset
         self.choices = choices
+        self.decision = decision
         conditions = [choice.when for choice in choices]
         heads = [self.head(choice) for choice in choices]
-        bare = [(head, choice.bare_hit) for head, choice in zip(heads, choices, strict=True)]
+        bare = [self.match(head, choice.bare_hit) for head, choice in zip(heads, choices, strict=True)]
         explained = Explained(
             reads=[choice.when.reads for choice in choices],
             heads=heads,
             hits=[(choice.id, choice.reason) for choice in choices],
             hit=RuleHit,
             slow=self._explain,
+            decision=decision,
         )
         first = self.takes_first
-        self._bare = Expression.chain(conditions, first, self._retry, self._not_boolean, bare)
-        self._explained = Expression.chain(conditions, first, self._retry, self._not_boolean, bare, explained)
+        #: The compiled chains (None where no condition compiled): the matches without the facts'
+        #: values (``Facts.skip_facts``), and explained. ``Expression.use_compiled`` says whether to use them.
+        self.bare = Expression.chain(conditions, first, self._retry, self._not_boolean, bare)
+        self.explained = Expression.chain(conditions, first, self._retry, self._not_boolean, bare, explained)
 
     def head(self, choice: Choice[T]) -> Any:
         """What a match gives with its hit: the rule's result (``FirstMatch``) or the rule itself."""
         raise NotImplementedError
 
-    def _explain(self, index: int, facts: Facts) -> tuple[Any, RuleHit]:
+    def match(self, head: Any, hit: RuleHit) -> Any:
+        """What a match gives: ``(head, hit)``, or its decision (see ``__init__``)."""
+        return (head, hit) if self.decision is None else self.decision((hit,), head)
+
+    def _explain(self, index: int, facts: Facts) -> Any:
         """A match with its hit read from the facts, where the chain's code could not build it."""
         choice = self.choices[index]
-        return self.head(choice), choice.hit(facts)
+        return self.match(self.head(choice), choice.hit(facts))
 
     def __iter__(self) -> Iterator[Choice[T]]:
         return iter(self.choices)
@@ -256,15 +272,16 @@ class FirstMatch(Chain[T]):
 
     takes_first = True
 
-    def first(self, facts: Facts, default: D) -> tuple[T, RuleHit] | D:
-        """The result of the first rule whose condition holds, and its hit; else ``default`` (for a
-        ruleset's default, built at load with its hit: ``(result, default_hit)``)."""
-        if self._bare is None or not Expression.use_compiled:
+    def first(self, facts: Facts, default: D) -> Any:
+        """What the first rule whose condition holds gives (``match``): its result and its hit, or its
+        decision; else ``default`` (a ruleset's default, built at load: ``(result, default_hit)``,
+        or its decision)."""
+        if self.bare is None or not Expression.use_compiled:
             for choice in self.choices:
                 if self._test(choice, facts):
-                    return choice.result, choice.hit(facts)
+                    return self.match(choice.result, choice.hit(facts))
             return default
-        found: tuple[T, RuleHit] | None = (self._bare if facts.skip_facts else self._explained)(facts)
+        found = (self.bare if facts.skip_facts else self.explained)(facts)
         return default if found is None else found
 
     def head(self, choice: Choice[T]) -> T:
@@ -279,9 +296,9 @@ class AllMatches(Chain[T]):
     def all(self, facts: Facts) -> list[tuple[Choice[T], RuleHit]]:
         """Every rule whose condition holds, in order, with its hit."""
         choices = self.choices
-        if self._bare is None or not Expression.use_compiled:
+        if self.bare is None or not Expression.use_compiled:
             return [(choice, choice.hit(facts)) for choice in choices if self._test(choice, facts)]
-        found: list[tuple[Choice[T], RuleHit]] = (self._bare if facts.skip_facts else self._explained)(facts)
+        found: list[tuple[Choice[T], RuleHit]] = (self.bare if facts.skip_facts else self.explained)(facts)
         return found
 
     def head(self, choice: Choice[T]) -> Choice[T]:

@@ -129,7 +129,10 @@ class SegmentRuleset(CompiledRuleset[SegmentSpec]):
         return scores, hits
 
     def decide(self, facts: Facts, event: Mapping[str, Any] | None = None) -> SegmentDecision:
-        segment, scores, tags, hits = self.memoized(facts, self._classify)  # ``classify``, one call fewer
+        if facts.answers is None:  # nothing to share: ``memoized`` inlined
+            segment, scores, tags, hits = self._classify(facts)
+        else:
+            segment, scores, tags, hits = self.memoized(facts, self._classify)  # ``classify``, one call fewer
         return SegmentDecision(self.name, self.checksum, hits, segment, scores, tags)  # by position: quickest
 
     def classify(self, facts: Facts) -> tuple[str, dict[str, int], tuple[str, ...], tuple[RuleHit, ...]]:
