@@ -121,11 +121,14 @@ class Explained:
     decision: Callable[[tuple[Any, ...], Any], Any] | None = None
 
 
+FLOAT_EXACT_INTEGERS = 2**53
+"""Every int of at most this magnitude is exactly a float (a double's 53-bit significand)."""
+
 Compared = Literal["numbers", "integers"]
 """How a value that is only compared (a score's, with its thresholds) may be given.
 
 ``"numbers"``: in ``number`` form, an int where that is exact, else rule-engine's Decimal.
-``"integers"``: compared only with ints of magnitude at most ``2**53``, so a finite float read from
+``"integers"``: compared only with ints of magnitude at most ``FLOAT_EXACT_INTEGERS``, so a finite float read from
 the facts may also stay a float. It orders against such an int exactly as rule-engine's Decimal of
 its ``repr`` does: that decimal rounds to the float, and an int that is itself a float lies outside
 the float's rounding interval, or is the float. ``Decimal(repr(x))`` costs ~10 times the
@@ -582,7 +585,7 @@ class _Generator:
         return bool(_base(dtype) == DataType.FLOAT)
 
     def numeric_read(self, read: ast.expr, dtype: Any, compared: Compared = "numbers") -> ast.expr:
-        """An int as it is (a finite float too, for ``Compared.INTEGERS``); anything else through the
+        """An int as it is (a finite float too, when ``compared`` is ``"integers"``); anything else through the
         FLOAT loader (floats become Decimals by repr)."""
         held = self.hold(read)
         cls = ast.Attribute(value=held, attr="__class__", ctx=ast.Load())

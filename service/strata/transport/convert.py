@@ -43,7 +43,8 @@ SingleRequest = (
 )
 DecisionMessage = pb.LifecycleDecision | pb.SegmentDecision | pb.IncentiveDecision | pb.InterventionDecision
 DM = TypeVar("DM", bound=DecisionMessage)
-_EXACT_FLOAT = 2**53
+EXACT_FLOAT = 2**53
+"""Whole numbers below this are exact as doubles (a Struct's numbers): printed and read as ints."""
 
 # JSON ----------------------------------------------------------------------
 
@@ -51,7 +52,7 @@ _EXACT_FLOAT = 2**53
 def _integral(value: Any) -> Any:
     """Struct numbers are doubles; print the whole ones as integers (``5``, not ``5.0``)."""
     if isinstance(value, float):
-        return int(value) if value.is_integer() and abs(value) < _EXACT_FLOAT else value
+        return int(value) if value.is_integer() and abs(value) < EXACT_FLOAT else value
     if isinstance(value, dict):
         return {key: _integral(item) for key, item in value.items()}
     if isinstance(value, list):
@@ -129,7 +130,7 @@ def value_to_python(value: struct_pb2.Value) -> Any:
     kind = value.WhichOneof("kind")
     if kind == "number_value":
         number = value.number_value
-        return int(number) if number.is_integer() and abs(number) < _EXACT_FLOAT else number
+        return int(number) if number.is_integer() and abs(number) < EXACT_FLOAT else number
     if kind == "string_value":
         return value.string_value
     if kind == "bool_value":

@@ -44,7 +44,6 @@ from strata.errors import StrataError
 from strata.transport import convert
 from strata.transport.limits import RequestChecker
 
-_EXACT_FLOAT = 2**53
 _SCALARS = frozenset({str, bool, type(None)})
 
 
@@ -54,11 +53,11 @@ def struct_value(value: Any) -> Any:
     cls = value.__class__
     if cls in _SCALARS:
         return value
-    if cls is int and -_EXACT_FLOAT < value < _EXACT_FLOAT:  # most facts: exact as a double
+    if cls is int and -convert.EXACT_FLOAT < value < convert.EXACT_FLOAT:  # most facts: exact as a double
         return value
     if cls is int or cls is float:
         number = float(value)
-        return int(number) if number.is_integer() and abs(number) < _EXACT_FLOAT else number
+        return int(number) if number.is_integer() and abs(number) < convert.EXACT_FLOAT else number
     if cls is dict:
         return {key: struct_value(item) for key, item in value.items()}
     if cls is list or cls is tuple:
@@ -204,7 +203,7 @@ def _as_is(value: Any) -> bool:
     nulls, ints below 2**53, fractions, objects of those), so that it can be printed as it is."""
     cls = value.__class__
     if cls is int:
-        return bool(-_EXACT_FLOAT < value < _EXACT_FLOAT)
+        return bool(-convert.EXACT_FLOAT < value < convert.EXACT_FLOAT)
     if cls in _SCALARS:
         return True
     if cls is float:

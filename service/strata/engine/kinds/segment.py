@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from strata.engine.compiler import Compared
+from strata.engine.compiler import FLOAT_EXACT_INTEGERS, Compared
 from strata.engine.decision import RuleHit, SegmentDecision
 from strata.engine.expressions import (
     Expression,
@@ -52,7 +52,7 @@ def exact(threshold: float) -> int | Decimal:
 def comparison(thresholds: Sequence[int | Decimal]) -> Compared:
     """How a score's value may be given to be compared with its ``exact`` thresholds: a finite float
     as it is where every threshold is an int a float holds exactly (see ``Compared``)."""
-    if all(threshold.__class__ is int and abs(threshold) <= 2**53 for threshold in thresholds):
+    if all(threshold.__class__ is int and abs(threshold) <= FLOAT_EXACT_INTEGERS for threshold in thresholds):
         return "integers"
     return "numbers"
 
