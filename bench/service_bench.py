@@ -573,14 +573,14 @@ def print_batch(n: int, batches: list[Batch]) -> None:
     print(table(rows, ["path", "ms per batch", "users/s", "decisions/s"]))
 
 
-def chart(path: Path, by_name: dict[str, Result], batches: list[Batch], n: int) -> None:
+def chart(path: Path, by_name: dict[str, Result], batches: list[Batch], n: int, processes: int) -> None:
     """A PNG of Strata against each floor: requests/s as a share of the echo's, and batch decisions/s."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2), gridspec_kw={"width_ratios": [3, 2]})
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 5), gridspec_kw={"width_ratios": [3, 2]})
     names = [name for name in by_name if "echo" not in name]
     shares = [by_name[name].rate / by_name[floor_of(name)].rate * 100 for name in names]
     bars = left.barh(names, shares, color=["#4c72b0" if "Postgres" not in n else "#8172b2" for n in names])
@@ -597,12 +597,12 @@ def chart(path: Path, by_name: dict[str, Result], batches: list[Batch], n: int) 
     against_echoes = [
         (by_name[name].rate / by_name[echoes].rate * 100, name)
         for name in names
-        if (echoes := echoes_of(name, n)) in by_name
+        if (echoes := echoes_of(name, processes)) in by_name
     ]
     if against_echoes:
         left.scatter(
             *zip(*against_echoes, strict=True), marker="|", s=200, color="#dd8452", zorder=3,
-            label=f"req/s as % of the {ECHOES.format(n)}'s",
+            label=f"req/s as % of the {ECHOES.format(processes)}'s",
         )  # fmt: skip
     left.axvline(100, color="black", linewidth=1)
     left.axvline(70, color="#c44e52", linestyle="--", linewidth=1, label="target 70% (Postgres: 50%)")
@@ -610,7 +610,7 @@ def chart(path: Path, by_name: dict[str, Result], batches: list[Batch], n: int) 
     left.set_xlim(0, max(130, *shares, *cpu_shares, *(share for share, _ in against_echoes)) + 10)
     left.invert_yaxis()
     left.set_xlabel("bars: requests/s as % of the bare echo server's, same run", fontsize=9)
-    left.legend(loc="upper right", fontsize=7)
+    left.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize=7)
     labels, values = [], []
     for batch in batches:
         if batch.server_cpu is not None:
@@ -623,7 +623,7 @@ def chart(path: Path, by_name: dict[str, Result], batches: list[Batch], n: int) 
     right.axvline(50_000, color="#c44e52", linestyle="--", linewidth=1, label="target 50,000/s")
     right.set_xlim(0, max(60_000, max(values) * 1.3))
     right.invert_yaxis()
-    right.set_xlabel(f"DecideBatch: decisions per CPU second ({n} x {len(KINDS)})", fontsize=8)
+    right.set_xlabel(f"DecideBatch ({n} users x {len(KINDS)}): decisions per CPU s", fontsize=8)
     right.xaxis.set_major_formatter(lambda value, _: f"{value / 1000:.0f}k")
     right.legend(loc="upper right", fontsize=7)
     fig.suptitle(
@@ -872,7 +872,7 @@ def main() -> None:
     print()
     print_batch(args.batch, batches)
     if args.chart:
-        chart(args.chart, by_name, batches, args.batch)
+        chart(args.chart, by_name, batches, args.batch, n)
     print(f"\nload average at end: {os.getloadavg()[0]:.2f}; {time.monotonic() - began:.0f} s in all")
 
 
