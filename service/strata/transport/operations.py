@@ -268,6 +268,10 @@ class Operations:
             "DeleteProfile": self.delete_profile,
             "Preview": partial(preview, previews) if previews else _unavailable("impact previews"),
         }
+        self._calls = {
+            rpc: self._timed(rpc, self._checker.check_request, handler)
+            for rpc, handler in self._by_rpc.items()
+        }
         self._json_by_rpc: dict[str, JsonHandler] = {
             "Decide": self.decide_json,
             "DecideBatch": self.decide_batch_json,
@@ -291,16 +295,12 @@ class Operations:
         return self.access.authorize(self._roles[rpc], authorization)
 
     def call(self, rpc: str, request: Message, context: Context) -> Message:
-        """Answer ``rpc``; its latency is observed whether it answers or fails.
+        """Answer ``rpc``, checked against the limits first; its latency is observed whether it answers
+        or fails.
 
         ``Decide`` and ``DecideBatch`` answer through ``json_handler`` and ``wire_handler`` instead.
         """
-        started = time.perf_counter()
-        try:
-            self._checker.check_request(request)
-            return self._by_rpc[rpc](request, context)
-        finally:
-            self._latency[rpc].observe(time.perf_counter() - started)
+        return self._calls[rpc](request, context)
 
     def _timed(
         self, rpc: str, check: Callable[[Any], None], handler: Callable[[Any, Context], R]
